@@ -1,0 +1,157 @@
+"""Shared fixtures. The real models are used throughout: they load from the model cache that
+`make models` fills (or FINNEWS_MODEL_CACHE_DIR); a missing cache fails the run loudly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from webapp import create_app
+from webapp.embedding import FIELD_DIMS
+from webapp.ingest import ingest
+from webapp.modelcache import EMBEDDING_MODELS
+from webapp.service import process_registry
+from webapp.store.embedded import EmbeddedStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "news_sample.jsonl"
+JUDGEMENTS = ROOT / "data" / "relevance.jsonl"
+ARTIFACTS = ROOT / "test-artifacts"
+MODEL_CACHE = Path(os.environ.get("FINNEWS_MODEL_CACHE_DIR", ROOT / "instance" / "models"))
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir() -> Path:
+    missing = [name for name in EMBEDDING_MODELS if not (MODEL_CACHE / name / "manifest.json").is_file()]
+    if missing:
+        pytest.fail(f"the model cache {MODEL_CACHE} lacks {missing}: run `make models`")
+    return MODEL_CACHE
+
+
+@pytest.fixture(scope="session")
+def registry(model_cache_dir):
+    registry = process_registry(str(model_cache_dir), 4096)
+    registry.wait_until_loaded()
+    return registry
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory, registry) -> Path:
+    """The sample corpus, ingested once for the whole session (read-only for tests)."""
+    path = tmp_path_factory.mktemp("sample-index")
+    report = ingest([SAMPLE], registry, EmbeddedStore(path), progress=False)
+    assert not report.rejected, report.rejected[:3]
+    return path
+
+
+@pytest.fixture
+def make_app(model_cache_dir):
+    def factory(store_path: Path, **config):
+        app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), "STORE_PATH": str(store_path), **config})
+        app.extensions["search_service"].registry.wait_until_loaded()
+        return app
+
+    return factory
+
+
+@pytest.fixture
+def sample_client(make_app, sample_index):
+    return make_app(sample_index).test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
+    """The service under gunicorn (two workers) on a copy of the sample index; yields its URL."""
+    import shutil
+
+    index = tmp_path_factory.mktemp("served") / "index"
+    shutil.copytree(sample_index, index)
+    port = free_port()
+    env = {
+        **os.environ,
+        "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
+        "FINNEWS_STORE_PATH": str(index),
+        "FINNEWS_APP_VERSION": "test-1.2.3",
+        "WEB_CONCURRENCY": "2",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (tmp_path_factory.mktemp("gunicorn") / "gunicorn.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "webapp/gunicorn_conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "webapp.wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"gunicorn did not become ready; log: {Path(log.name).read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield type("Server", (), {"url": url, "index": index, "process": process, "log": Path(log.name)})
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def random_documents(n: int, seed: int = 0, start: int = 0, **overrides) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """Stored documents with random unit vectors, for store tests that need no model."""
+    rng = np.random.default_rng(seed)
+    documents = []
+    for i in range(start, start + n):
+        documents.append(
+            {
+                "id": f"doc-{i}",
+                "title": f"Title {i}",
+                "summary": None,
+                "body": None,
+                "url": None,
+                "published_dt": (dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=i % 730)).isoformat(),
+                "source": ["Wire A", "Wire B", "Wire C"][i % 3],
+                "doc_type": ["news", "analysis"][i % 2],
+                "themes": [],
+                "organizations": [],
+                "quality_score": None,
+                "sentiment": {"positive": 0.2, "negative": 0.2, "neutral": 0.6},
+                "content_sha256": f"sha-{i}",
+                **overrides,
+            }
+        )
+    vectors = {}
+    for field, dims in FIELD_DIMS.items():
+        matrix = rng.standard_normal((n, dims)).astype(np.float32)
+        vectors[field] = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    return documents, vectors
+
+
+TEST_META = {"composition": "test", "models": {"embedding384d": "a", "embedding768d": "b", "sentiment": "c"}}

@@ -1,0 +1,295 @@
+"""The HTTP contract: the three search endpoints, their validation, health, OpenAPI, metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import jsonschema
+import pytest
+
+from tests.conftest import JUDGEMENTS
+from webapp.schemas import EMBEDDING_FIELDS
+
+FIELDS = list(EMBEDDING_FIELDS)
+
+
+@pytest.fixture(scope="module")
+def judged():
+    return [json.loads(line) for line in JUDGEMENTS.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_search_returns_ranked_results_of_the_documented_shape(sample_client, field):
+    response = sample_client.post(f"/search/cosine/{field}/", json={"query": "bank profits rise", "size": 7})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert list(body) == ["results", "total_hits", "query", "embedding_field", "search_time_ms", "timings"]
+    assert body["embedding_field"] == field and body["query"] == "bank profits rise"
+    assert len(body["results"]) == body["total_hits"] == 7
+    scores = [hit["score"] for hit in body["results"]]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    hit = body["results"][0]
+    assert set(hit) == {
+        "id", "score", "title", "summary", "url", "published_dt", "source", "doc_type",
+        "sentiment", "themes", "organizations",
+    }  # fmt: skip
+    assert hit["sentiment"]["label"] in ("positive", "negative", "neutral")
+    assert sum(hit["sentiment"]["scores"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert set(body["timings"]) == {"embedding_ms", "search_ms"}
+    assert body["search_time_ms"] >= body["timings"]["search_ms"]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_judged_queries_find_relevant_news(sample_client, judged, field):
+    found = 0
+    for query in judged[:10]:
+        body = sample_client.post(f"/search/cosine/{field}", json={"query": query["query"]}).get_json()
+        found += bool({hit["id"] for hit in body["results"]} & set(query["relevant_ids"]))
+    assert found >= 7, f"only {found} of 10 judged queries found a relevant document in the top 10"
+
+
+def test_trailing_slash_is_optional_and_limit_is_an_alias_of_size(sample_client):
+    with_slash = sample_client.post("/search/cosine/embedding384d/", json={"query": "oil prices", "limit": 3})
+    without = sample_client.post("/search/cosine/embedding384d", json={"query": "oil prices", "size": 3})
+    assert with_slash.status_code == without.status_code == 200
+    assert [h["id"] for h in with_slash.get_json()["results"]] == [h["id"] for h in without.get_json()["results"]]
+    assert len(without.get_json()["results"]) == 3
+
+
+def test_default_size_is_ten(sample_client):
+    assert (
+        len(sample_client.post("/search/cosine/embedding768d/", json={"query": "layoffs"}).get_json()["results"]) == 10
+    )
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_filters_are_honoured_and_still_fill_the_page(sample_client, field):
+    body = sample_client.post(
+        f"/search/cosine/{field}/",
+        json={
+            "query": "earnings",
+            "size": 20,
+            "date_from": "2025-06-01",
+            "date_to": "2025-09-30",
+            "doc_types": ["analysis"],
+        },
+    ).get_json()
+    assert len(body["results"]) == 20
+    for hit in body["results"]:
+        assert "2025-06-01" <= hit["published_dt"][:10] <= "2025-09-30"
+        assert hit["doc_type"] == "analysis"
+
+
+def test_source_filter_and_datetime_bounds(sample_client):
+    first = sample_client.post("/search/cosine/embedding384d/", json={"query": "markets", "size": 1}).get_json()
+    source = first["results"][0]["source"]
+    body = sample_client.post(
+        "/search/cosine/embedding384d/",
+        json={"query": "markets", "size": 30, "sources": [source], "date_from": "2025-01-01T12:00:00+00:00"},
+    ).get_json()
+    assert body["results"] and {h["source"] for h in body["results"]} == {source}
+    assert all(
+        dt.datetime.fromisoformat(h["published_dt"]) >= dt.datetime(2025, 1, 1, 12, tzinfo=dt.UTC)
+        for h in body["results"]
+    )
+
+
+def test_min_score_cuts_the_list(sample_client):
+    everything = sample_client.post(
+        "/search/cosine/embedding768d/", json={"query": "credit rating downgrade", "size": 50}
+    )
+    cut = everything.get_json()["results"][9]["score"]
+    body = sample_client.post(
+        "/search/cosine/embedding768d/", json={"query": "credit rating downgrade", "size": 50, "min_score": cut}
+    ).get_json()
+    assert 10 <= len(body["results"]) < 50 and all(h["score"] >= cut for h in body["results"])
+    assert body["total_hits"] == len(body["results"])
+
+
+def test_filters_that_match_nothing_give_an_empty_list(sample_client):
+    body = sample_client.post(
+        "/search/cosine/embedding384d/", json={"query": "banks", "date_from": "1999-01-01", "date_to": "1999-12-31"}
+    ).get_json()
+    assert body["results"] == [] and body["total_hits"] == 0
+
+
+BAD_REQUESTS = [
+    ({}, 422, "query"),
+    ({"query": ""}, 422, "query"),
+    ({"query": "   "}, 422, "query"),
+    ({"query": "x" * 2001}, 422, "query"),
+    ({"query": 42}, 422, "query"),
+    ({"query": None}, 422, "query"),
+    ({"query": ["a"]}, 422, "query"),
+    ({"query": "ok", "size": 0}, 422, "size"),
+    ({"query": "ok", "size": 101}, 422, "size"),
+    ({"query": "ok", "size": "ten"}, 422, "size"),
+    ({"query": "ok", "size": 2.5}, 422, "size"),
+    ({"query": "ok", "limit": -1}, 422, "limit"),
+    ({"query": "ok", "size": 5, "limit": 5}, 422, "body"),
+    ({"query": "ok", "min_score": 1.5}, 422, "min_score"),
+    ({"query": "ok", "min_score": "high"}, 422, "min_score"),
+    ({"query": "ok", "date_from": "2025-02-30"}, 422, "date_from"),
+    ({"query": "ok", "date_to": "last week"}, 422, "date_to"),
+    ({"query": "ok", "date_to": 1700000000}, 422, "date_to"),
+    ({"query": "ok", "date_from": "2026-01-01", "date_to": "2025-01-01"}, 422, "body"),
+    ({"query": "ok", "doc_types": "news"}, 422, "doc_types"),
+    ({"query": "ok", "doc_types": [1]}, 422, "doc_types.0"),
+    ({"query": "ok", "sources": ["x"] * 21}, 422, "sources"),
+    ({"query": "ok", "unknown": True}, 422, "unknown"),
+    ({"query": "ok", "k": 5}, 422, "k"),
+]
+
+
+@pytest.mark.parametrize("body, status, field", BAD_REQUESTS, ids=[f"{b}"[:60] for b, _, _ in BAD_REQUESTS])
+def test_bad_input_gets_a_4xx_json_error_naming_the_field(sample_client, body, status, field):
+    response = sample_client.post("/search/cosine/embedding384d/", json=body)
+    assert response.status_code == status
+    error = response.get_json()
+    assert error["error"] == "validation_error"
+    assert field in [d["field"] for d in error["details"]], error
+    assert field in error["message"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, status, code",
+    [
+        ({"data": "{not json", "content_type": "application/json"}, 400, "invalid_json"),
+        ({"data": "[1, 2]", "content_type": "application/json"}, 400, "invalid_json"),
+        ({"data": '"query"', "content_type": "application/json"}, 400, "invalid_json"),
+        ({"data": "", "content_type": "application/json"}, 400, "invalid_json"),
+        ({"data": "query=banks"}, 415, "unsupported_media_type"),
+        ({"data": "x" * 70_000, "content_type": "application/json"}, 413, "request_entity_too_large"),
+    ],
+)
+def test_bodies_that_are_not_a_json_object(sample_client, kwargs, status, code):
+    response = sample_client.post("/search/cosine/embedding768d/", **kwargs)
+    assert response.status_code == status
+    assert response.get_json()["error"] == code
+
+
+def test_unknown_routes_and_methods_answer_json(sample_client):
+    unknown_field = sample_client.post("/search/cosine/embedding999d/", json={"query": "x"})
+    assert unknown_field.status_code == 404 and "embedding384d" in unknown_field.get_json()["message"]
+    assert sample_client.get("/search/cosine/embedding384d/").status_code == 405
+    assert sample_client.get("/nothing-here").get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "value", [None, True, -1, 10**30, 1e308, "", "🙂" * 500, {"a": {"b": [1]}}, [None], "\x00", "2025-01-01T25:00:00"]
+)
+@pytest.mark.parametrize("key", ["query", "size", "min_score", "date_from", "doc_types", "sources"])
+def test_odd_values_never_cause_a_server_error(sample_client, key, value):
+    body = {"query": "bank results", key: value}
+    response = sample_client.post("/search/cosine/embedding1155d/", json=body)
+    assert response.status_code in (200, 422), response.get_json()
+
+
+def test_health_reports_store_and_model_cache(sample_client):
+    response = sample_client.get("/health")
+    assert response.status_code == 200
+    health = response.get_json()
+    assert health["status"] == "ok" and health["version"] == "dev"
+    assert health["store"] == {"backend": "embedded", "status": "ok", "documents": 1200, "detail": None}
+    cache = health["model_cache"]
+    assert {"all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(cache["cached_models"])
+    assert cache["loaded_models"] == ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "loughran-mcdonald"]
+    assert cache["sentiment_model"].startswith("loughran-mcdonald@")
+    assert set(cache["query_cache"]) == {"hits", "misses", "size", "max_size"}
+    assert sample_client.get("/health/live").get_json() == {"status": "alive"}
+    assert sample_client.get("/health/ready").status_code == 200
+
+
+def test_not_ready_until_models_are_loaded(tmp_path, model_cache_dir, sample_index):
+    """A fresh process (its own cache path, so its own registry) answers 503 while loading."""
+    from webapp import create_app
+
+    cache = tmp_path / "models"
+    cache.mkdir()
+    for name in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
+        (cache / name).symlink_to(model_cache_dir / name)
+    app = create_app({"MODEL_CACHE_DIR": str(cache), "STORE_PATH": str(sample_index)})
+    client = app.test_client()
+    registry = app.extensions["search_service"].registry
+    assert client.get("/health/live").status_code == 200
+    ready = client.get("/health/ready")  # starts the loading, which takes a while
+    assert ready.status_code == 503 and ready.get_json()["status"] == "not_ready"
+    searching = client.post("/search/cosine/embedding384d/", json={"query": "banks"})
+    assert searching.status_code == 503 and searching.get_json()["error"] == "models_not_ready"
+    assert client.get("/health").get_json()["status"] == "starting"
+    registry.wait_until_loaded()
+    assert client.get("/health/ready").status_code == 200
+    assert client.post("/search/cosine/embedding384d/", json={"query": "banks"}).status_code == 200
+
+
+def test_broken_model_cache_is_reported_not_hidden(tmp_path, sample_index):
+    from webapp import create_app
+
+    app = create_app({"MODEL_CACHE_DIR": str(tmp_path / "empty"), "STORE_PATH": str(sample_index)})
+    client = app.test_client()
+    client.get("/health/ready")
+    with pytest.raises(Exception, match="flask models fetch"):
+        app.extensions["search_service"].registry.wait_until_loaded()
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503 and "flask models fetch" in ready.get_json()["reason"]
+    health = client.get("/health")
+    assert health.status_code == 503 and health.get_json()["status"] == "unavailable"
+
+
+def test_query_embeddings_are_cached(sample_client):
+    query = "shipping rates climb on canal delays"
+    before = sample_client.get("/health").get_json()["model_cache"]["query_cache"]
+    for _ in range(3):
+        assert sample_client.post("/search/cosine/embedding768d/", json={"query": query}).status_code == 200
+    after = sample_client.get("/health").get_json()["model_cache"]["query_cache"]
+    assert after["misses"] - before["misses"] == 1
+    assert after["hits"] - before["hits"] == 2
+
+
+def test_openapi_describes_the_endpoints_and_matches_real_responses(sample_client):
+    spec = sample_client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    assert {f"/search/cosine/{f}/" for f in FIELDS} | {"/health", "/health/ready", "/health/live"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    request_schema = schemas["SearchRequest"]
+    assert request_schema["additionalProperties"] is False
+    assert request_schema["properties"]["size"]["maximum"] == 100
+    assert request_schema["properties"]["query"]["maxLength"] == 2000
+    resolver = {"components": {"schemas": schemas}}
+    for path, name, response in (
+        (
+            "/search/cosine/embedding1155d/",
+            "SearchResponse",
+            sample_client.post("/search/cosine/embedding1155d/", json={"query": "banks"}),
+        ),
+        (
+            "/search/cosine/embedding384d/",
+            "ErrorResponse",
+            sample_client.post("/search/cosine/embedding384d/", json={"size": 3}),
+        ),
+        ("/health", "HealthReport", sample_client.get("/health")),
+    ):
+        schema = {**schemas[name], **resolver}
+        jsonschema.validate(response.get_json(), schema)
+        assert path in spec["paths"]
+
+
+def test_metrics_count_requests_latency_model_loads_and_cache(sample_client):
+    sample_client.post("/search/cosine/embedding384d/", json={"query": "metrics please"})
+    sample_client.post("/search/cosine/embedding384d/", json={"query": ""})
+    text = sample_client.get("/metrics").get_data(as_text=True)
+    assert 'http_requests_total{endpoint="/search/cosine/<field>/",method="POST",status="200"}' in text
+    assert 'status="422"' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert 'search_phase_seconds_count{field="embedding384d",phase="embedding"}' in text
+    assert 'model_load_seconds{model="all-mpnet-base-v2"}' in text
+    assert 'query_embedding_cache{counter="misses"}' in text
+
+
+def test_search_page_is_served(sample_client):
+    page = sample_client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="query"' in html and 'value="embedding1155d"' in html and "search.js" in html
+    assert sample_client.get("/static/search.js").status_code == 200

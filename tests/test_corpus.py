@@ -1,0 +1,244 @@
+"""The synthetic news generator, its judged relevance set and the committed sample data."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import random
+import re
+import string
+from pathlib import Path
+
+import flask
+import pytest
+from click.testing import CliRunner
+
+from webapp import corpus
+from webapp.corpus import (
+    COMPANIES,
+    COMPANY_EVENTS,
+    MACRO_EVENTS,
+    RELEVANCE_QUERIES,
+    SECTOR_BY_KEY,
+    SECTORS,
+    SOURCES,
+    benchmark_queries,
+    corpus_cli,
+    generate_news,
+    write_corpus,
+    write_relevance,
+)
+from webapp.schemas import NewsRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / corpus.SAMPLE_PATH
+RELEVANCE = ROOT / corpus.RELEVANCE_PATH
+SENTENCE_BREAK = re.compile(r'(?<=[.!?])"?\s+(?=[A-Z"])')
+
+
+@pytest.fixture(scope="module")
+def sample_records() -> list[dict]:
+    with SAMPLE.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+@pytest.fixture(scope="module")
+def sample_labelled() -> list[tuple[dict, corpus.Labels]]:
+    return list(generate_news(corpus.SAMPLE_COUNT, corpus.SAMPLE_SEED))
+
+
+@pytest.fixture(scope="module")
+def judged() -> list[dict]:
+    with RELEVANCE.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_committed_files_are_exactly_what_the_generator_writes(tmp_path: Path) -> None:
+    stats = write_corpus(
+        tmp_path / "news.jsonl", corpus.SAMPLE_COUNT, corpus.SAMPLE_SEED, relevance_path=tmp_path / "rel.jsonl"
+    )
+    assert stats.documents == corpus.SAMPLE_COUNT
+    assert (tmp_path / "news.jsonl").read_bytes() == SAMPLE.read_bytes()
+    assert (tmp_path / "rel.jsonl").read_bytes() == RELEVANCE.read_bytes()
+    # write_relevance alone judges the same corpus the same way.
+    write_relevance(tmp_path / "rel2.jsonl")
+    assert (tmp_path / "rel2.jsonl").read_bytes() == RELEVANCE.read_bytes()
+
+
+def test_every_sample_record_validates(sample_records: list[dict]) -> None:
+    assert len(sample_records) == corpus.SAMPLE_COUNT
+    fields = set(NewsRecord.model_fields)
+    slugs = {name: slug for name, slug, _ in SOURCES}
+    for record in sample_records:
+        assert set(record) == fields  # labels never leak into records
+        parsed = NewsRecord.model_validate(record)
+        assert parsed.summary and parsed.body and parsed.url
+        assert len(parsed.body) > len(parsed.summary) * 0.8
+        assert str(parsed.url) == f"https://news.example/{slugs[record['source']]}/{record['id']}"
+        assert re.fullmatch(r"nw-\d{6}", record["id"])
+        assert record["doc_type"] in corpus.DOC_TYPES
+        assert 0.0 <= record["quality_score"] <= 1.0 and round(record["quality_score"], 2) == record["quality_score"]
+        assert record["themes"]  # organizations may be empty: a macro piece need not name anyone
+        assert "{" not in record["title"] + record["summary"] + record["body"]  # no unfilled template slot
+        assert 1 <= len(SENTENCE_BREAK.split(record["summary"])) <= 2
+        assert 3 <= len(SENTENCE_BREAK.split(record["body"])) <= 6
+    assert len({r["id"] for r in sample_records}) == len(sample_records)
+
+
+def test_same_seed_same_output_different_seed_different_output() -> None:
+    first = [json.dumps(r) for r, _ in generate_news(300, 11)]
+    again = [json.dumps(r) for r, _ in generate_news(300, 11)]
+    other = [json.dumps(r) for r, _ in generate_news(300, 12)]
+    assert first == again
+    assert first != other
+    assert sum(a != b for a, b in zip(first, other, strict=True)) > 250
+
+
+def test_dates_cover_two_years(sample_records: list[dict]) -> None:
+    dates = [dt.datetime.fromisoformat(r["published_dt"].replace("Z", "+00:00")) for r in sample_records]
+    assert all(corpus.START <= d < corpus.END for d in dates)
+    assert min(dates) < dt.datetime(2024, 11, 15, tzinfo=dt.UTC)
+    assert max(dates) > dt.datetime(2026, 10, 15, tzinfo=dt.UTC)
+    months = {(d.year, d.month) for d in dates}
+    assert len(months) == 24
+    # ids run in date order, so a prefix of the file is a time window.
+    assert dates == sorted(dates)
+
+
+def test_tone_balance_and_tone_carrying_words(sample_labelled: list[tuple[dict, corpus.Labels]]) -> None:
+    tones = collections.Counter(labels.tone for _, labels in sample_labelled)
+    shares = {tone: tones[tone] / len(sample_labelled) for tone in corpus.TONES}
+    assert all(0.25 <= share <= 0.42 for share in shares.values()), shares
+    # The tone has to be in the words, for a finance sentiment lexicon to find it.
+    positive = {"gain", "gained", "strong", "improved", "exceeding", "record", "boost", "boosts", "rose", "success"}
+    negative = {"loss", "losses", "decline", "declined", "weak", "lawsuit", "default", "impairment", "layoffs", "fell"}
+    totals = collections.defaultdict(lambda: [0, 0, 0])
+    for record, labels in sample_labelled:
+        words = re.findall(r"[a-z]+", f"{record['title']} {record['summary']} {record['body']}".lower())
+        total = totals[labels.tone]
+        total[0] += 1
+        total[1] += sum(w in positive for w in words)
+        total[2] += sum(w in negative for w in words)
+    per_doc = {tone: (p / n, q / n) for tone, (n, p, q) in totals.items()}
+    assert per_doc["positive"][0] > 3 * per_doc["positive"][1]
+    assert per_doc["negative"][1] > 3 * per_doc["negative"][0]
+    assert per_doc["neutral"][0] < per_doc["positive"][0] / 3
+    assert per_doc["neutral"][1] < per_doc["negative"][1] / 3
+
+
+def test_variety(sample_records: list[dict], sample_labelled: list[tuple[dict, corpus.Labels]]) -> None:
+    assert len(SECTORS) >= 14 and 80 <= len(COMPANIES) <= 120
+    assert len({c.name for c in COMPANIES}) == len(COMPANIES)
+    assert len({c.ticker for c in COMPANIES}) == len(COMPANIES)
+    assert 8 <= len(SOURCES) <= 10
+    assert len({labels.sector for _, labels in sample_labelled}) == len(SECTORS)
+    assert len({labels.company for _, labels in sample_labelled if labels.company}) >= 85
+    assert len({labels.event for _, labels in sample_labelled}) >= 50
+    kinds = collections.Counter(labels.kind for _, labels in sample_labelled)
+    assert 0.12 < kinds["macro"] / len(sample_labelled) < 0.3
+    assert set(collections.Counter(r["doc_type"] for r in sample_records)) == set(corpus.DOC_TYPES)
+    assert {r["source"] for r in sample_records} == {name for name, _, _ in SOURCES}
+    titles = [r["title"] for r in sample_records]
+    assert len(set(titles)) / len(titles) > 0.95
+
+
+def test_labels_agree_with_the_text(sample_labelled: list[tuple[dict, corpus.Labels]]) -> None:
+    for record, labels in sample_labelled:
+        text = f"{record['title']} {record['summary']} {record['body']}"
+        if labels.kind == "company":
+            assert labels.company in record["title"]
+            assert labels.company == record["organizations"][0] == labels.mentions[0]
+            assert SECTOR_BY_KEY[labels.sector].theme in record["themes"]
+        else:
+            assert labels.macro and labels.company is None
+        assert all(name in text for name in labels.mentions)
+        assert all(name in text for name in record["organizations"])
+
+
+def test_every_template_fills_from_its_context() -> None:
+    # Rare event/sector pairs may never come up in the sample; a missing slot would only show
+    # as a KeyError in somebody's 100,000-record run.
+    rng = random.Random(0)
+    when = dt.datetime(2025, 5, 3, tzinfo=dt.UTC)
+
+    def slots(template: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+    for event in COMPANY_EVENTS:
+        assert len(event.titles) >= 4 and len(event.leads) >= 3 and len(event.details) >= 3, event.key
+        assert all("{co}" in title for title in event.titles), event.key
+        for sector in SECTORS:
+            if event.sectors is not None and sector.key not in event.sectors:
+                continue
+            company = next(c for c in COMPANIES if c.sector == sector.key)
+            ctx = corpus._company_context(rng, company, sector, when, event.tone)
+            for template in event.titles + event.leads + event.details:
+                assert slots(template) <= set(ctx), (event.key, template)
+                template.format_map(ctx)
+    for event in MACRO_EVENTS:
+        assert len(event.titles) >= 4 and len(event.leads) >= 3 and len(event.details) >= 3, event.key
+        for key in set(event.sectors or ()):
+            ctx, _ = corpus._macro_context(rng, event, SECTOR_BY_KEY[key], when)
+            for template in event.titles + event.leads + event.details:
+                template.format_map(ctx)
+
+
+def test_relevance_set(judged: list[dict], sample_records: list[dict]) -> None:
+    ids = {r["id"] for r in sample_records}
+    assert len(judged) == len(RELEVANCE_QUERIES) >= 45
+    assert len({row["query_id"] for row in judged}) == len(judged)
+    assert len({row["query"].lower() for row in judged}) == len(judged)
+    for row in judged:
+        relevant = row["relevant_ids"]
+        assert 3 <= len(relevant) <= 60, (row["query"], len(relevant))
+        assert set(relevant) <= ids
+        assert relevant == sorted(set(relevant))
+        assert row["criteria"]
+    # The queries are phrased as searches, not copied from the headline templates.
+    templates = {t.split("{")[0].strip().lower() for e in COMPANY_EVENTS + MACRO_EVENTS for t in e.titles}
+    assert not any(row["query"].lower() in templates for row in judged)
+
+
+def test_relevance_mixes_query_kinds() -> None:
+    criteria = [c for _, c in RELEVANCE_QUERIES]
+    assert sum(1 for c in criteria if "company" in c or "mentions" in c) >= 8
+    assert sum(1 for c in criteria if "tone" in c) >= 8
+    assert sum(1 for c in criteria if "macro" in c or set(c.get("event", [])) & {e.key for e in MACRO_EVENTS}) >= 10
+    assert sum(1 for c in criteria if "sector" in c and "event" in c) >= 8
+
+
+def test_benchmark_queries_are_unique_and_repeatable() -> None:
+    queries = benchmark_queries(20_000, seed=3)
+    assert len(queries) == len(set(queries)) == 20_000
+    assert all(q == q.strip() and "  " not in q and "{" not in q for q in queries)
+    assert benchmark_queries(500, seed=3) == benchmark_queries(500, seed=3)
+    assert benchmark_queries(500, seed=3) != benchmark_queries(500, seed=4)
+
+
+def test_generation_streams_quickly(tmp_path: Path) -> None:
+    stats = write_corpus(tmp_path / "big.jsonl", 5_000, 99)
+    assert stats.documents == 5_000
+    assert stats.seconds < 5  # about 0.5 s; 100,000 records take about 10 s
+    with (tmp_path / "big.jsonl").open(encoding="utf-8") as handle:
+        assert sum(1 for _ in handle) == 5_000
+
+
+def test_cli_generate_writes_the_files(tmp_path: Path) -> None:
+    app = flask.Flask(__name__)
+    app.cli.add_command(corpus_cli)
+    runner = app.test_cli_runner()
+    output, relevance = tmp_path / "out" / "news.jsonl", tmp_path / "rel.jsonl"
+    args = ["corpus", "generate", "--count", "120", "--seed", "5", "--output", str(output)]
+    result = runner.invoke(args=[*args, "--relevance", str(relevance)])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 120 documents" in result.output
+    lines = output.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 120
+    NewsRecord.model_validate_json(lines[0])
+    assert len(relevance.read_text(encoding="utf-8").splitlines()) == len(RELEVANCE_QUERIES)
+    assert not list(tmp_path.rglob("*.partial"))
+
+    help_text = CliRunner().invoke(corpus_cli, ["generate", "--help"]).output
+    for option in ("--count", "--seed", "--output", "--relevance"):
+        assert option in help_text

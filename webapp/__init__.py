@@ -1,0 +1,41 @@
+"""Financial-news semantic search: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.json.sort_keys = False  # keep the schemas' field order in responses
+    app.config.from_object("webapp.config")
+    if test_config is None:
+        app.config.from_prefixed_env("FINNEWS")
+    else:
+        app.config.update(test_config)
+    app.config["STORE_PATH"] = app.config["STORE_PATH"] or os.path.join(app.instance_path, "index")
+    app.config["MODEL_CACHE_DIR"] = app.config["MODEL_CACHE_DIR"] or os.path.join(app.instance_path, "models")
+    if not app.debug:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from webapp import api, cli, errors, metrics, ui
+    from webapp.service import SearchService, process_registry
+    from webapp.store import open_store
+
+    # Models start loading on the first request, or when gunicorn's master preloads the app
+    # (webapp/wsgi.py); CLI commands that need no models never load them.
+    app.extensions["search_service"] = SearchService(
+        registry=process_registry(app.config["MODEL_CACHE_DIR"], app.config["QUERY_CACHE_SIZE"]),
+        store=open_store(app.config),
+        version=app.config["APP_VERSION"],
+    )
+
+    errors.register_error_handlers(app)
+    metrics.init_app(app)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ui.bp)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,160 @@
+"""HTTP API: the three search endpoints, health, and the OpenAPI document generated from the
+pydantic schemas in webapp.schemas."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from webapp import metrics
+from webapp.errors import ApiError
+from webapp.schemas import (
+    EMBEDDING_FIELDS,
+    ErrorResponse,
+    HealthReport,
+    ModelCacheStatus,
+    SearchRequest,
+    SearchResponse,
+    StoreStatus,
+)
+from webapp.service import SearchService
+
+bp = Blueprint("api", __name__)
+
+
+def service() -> SearchService:
+    return current_app.extensions["search_service"]
+
+
+def json_object() -> dict:
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the request body as JSON (Content-Type: application/json)")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON")
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+    return body
+
+
+@bp.post("/search/cosine/<field>/", strict_slashes=False)
+def search(field: str):
+    if field not in EMBEDDING_FIELDS:
+        raise ApiError(404, "unknown_embedding_field", f"no field {field!r}; use one of {', '.join(EMBEDDING_FIELDS)}")
+    search_request = SearchRequest.model_validate(json_object())
+    svc = service()
+    response = svc.search(field, search_request)
+    metrics.observe_search(
+        field, response.timings.embedding_ms, response.timings.search_ms, svc.registry.query_cache_info()
+    )
+    return jsonify(response.model_dump(mode="json"))
+
+
+def health_report() -> HealthReport:
+    svc = service()
+    store = svc.store.health()
+    registry = svc.registry
+    if registry.state.error or not store.available:
+        status = "unavailable"
+    elif not registry.ready:
+        status = "starting"
+    else:
+        status = "ok"
+    return HealthReport(
+        status=status,
+        version=svc.version,
+        store=StoreStatus(backend=store.backend, status=store.status, documents=store.documents, detail=store.detail),
+        model_cache=ModelCacheStatus(
+            path=str(registry.cache.root),
+            cached_models=registry.cache.cached_names(),
+            loaded_models=registry.loaded_models(),
+            sentiment_model=registry.identities.get("sentiment"),
+            query_cache=registry.query_cache_info(),
+        ),
+    )
+
+
+@bp.get("/health")
+def health():
+    report = health_report()
+    return jsonify(report.model_dump(mode="json")), 200 if report.status == "ok" else 503
+
+
+@bp.get("/health/live")
+def live():
+    """The process answers: enough for a container runtime to leave it running."""
+    return jsonify({"status": "alive"})
+
+
+@bp.get("/health/ready")
+def ready():
+    """Models loaded and store reachable: enough for a load balancer to send traffic."""
+    ok, reason = service().readiness()
+    return jsonify({"status": "ready" if ok else "not_ready", "reason": reason}), 200 if ok else 503
+
+
+# -- OpenAPI ------------------------------------------------------------------------------
+ERRORS = {
+    "400": "Malformed JSON",
+    "404": "Unknown embedding field",
+    "409": "The index was built with other models than this service runs",
+    "413": "Request body too large",
+    "415": "Body is not JSON",
+    "422": "A field is missing, of the wrong type or out of range (the field is named)",
+    "503": "Models loading or store unavailable",
+}
+
+
+def _ref(model: type[BaseModel]) -> dict:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel], description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def openapi_document(version: str) -> dict:
+    _, schemas = models_json_schema(
+        [
+            (SearchRequest, "validation"),
+            (SearchResponse, "serialization"),
+            (ErrorResponse, "serialization"),
+            (HealthReport, "serialization"),
+        ],
+        ref_template="#/components/schemas/{model}",
+    )
+    paths = {}
+    for field in EMBEDDING_FIELDS:
+        paths[f"/search/cosine/{field}/"] = {
+            "post": {
+                "summary": f"Cosine k-NN search over {field}",
+                "operationId": f"search_{field}",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(SearchRequest)}}},
+                "responses": {
+                    "200": _json(SearchResponse, "Ranked results"),
+                    **{code: _json(ErrorResponse, text) for code, text in ERRORS.items()},
+                },
+            }
+        }
+    paths["/health"] = {
+        "get": {
+            "summary": "Service, store and model cache status",
+            "responses": {"200": _json(HealthReport, "Healthy"), "503": _json(HealthReport, "Not healthy")},
+        }
+    }
+    for path, text in (("/health/live", "The process answers"), ("/health/ready", "Ready for traffic")):
+        paths[path] = {
+            "get": {"summary": text, "responses": {"200": {"description": text}, "503": {"description": "Not ready"}}}
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Financial news semantic search", "version": version},
+        "paths": paths,
+        "components": {"schemas": schemas["$defs"]},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document(service().version))

@@ -1,0 +1,76 @@
+"""Every error leaves the service as a JSON ErrorResponse with a 4xx or 503 status.
+
+Bad input is the client's to fix (400, 404, 405, 409, 413, 415, 422); an unavailable store or
+models still loading are the service's (503, retry later). An unexpected exception is logged with
+its traceback and answered 500 without internals: that is a bug to fix, never a way to signal
+bad input.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from pydantic import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from webapp.schemas import ErrorDetail, ErrorResponse
+from webapp.service import ModelsNotReady
+from webapp.store import IndexMismatch, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, details: list[ErrorDetail] | None = None):
+        super().__init__(message)
+        self.status, self.error, self.message, self.details = status, error, message, details or []
+
+
+def error_response(status: int, error: str, message: str, details: list[ErrorDetail] | None = None):
+    body = ErrorResponse(error=error, message=message, details=details or [])
+    response = jsonify(body.model_dump())
+    response.status_code = status
+    return response
+
+
+def _field_name(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "body"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.error, exc.message, exc.details)
+
+    @app.errorhandler(ValidationError)
+    def validation_error(exc: ValidationError):
+        details = [
+            ErrorDetail(field=_field_name(err["loc"]), message=err["msg"].removeprefix("Value error, "))
+            for err in exc.errors(include_url=False)
+        ]
+        fields = ", ".join(sorted({d.field for d in details}))
+        return error_response(422, "validation_error", f"invalid request: {fields}", details)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(IndexMismatch)
+    def index_mismatch(exc: IndexMismatch):
+        return error_response(409, "index_model_mismatch", str(exc))
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable):
+        log.warning("store unavailable: %s", exc)
+        return error_response(503, "store_unavailable", f"the search store is unavailable: {exc}")
+
+    @app.errorhandler(ModelsNotReady)
+    def models_not_ready(exc: ModelsNotReady):
+        return error_response(503, "models_not_ready", str(exc))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,52 @@
+"""Retrieval quality on a judged query set: nDCG@k and recall@k with binary relevance.
+
+Used by ``flask evaluate`` (in-process) and by the relevance validation notebook (over HTTP):
+both pass a function that returns the ranked ids for a query.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from statistics import fmean
+
+
+def ndcg_at_k(ranked_ids: list[str], relevant: set[str], k: int = 10) -> float:
+    dcg = sum(1.0 / math.log2(rank + 2) for rank, doc_id in enumerate(ranked_ids[:k]) if doc_id in relevant)
+    ideal = sum(1.0 / math.log2(rank + 2) for rank in range(min(k, len(relevant))))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at_k(ranked_ids: list[str], relevant: set[str], k: int = 10) -> float:
+    """Share of all relevant documents found in the top k (so at most k / len(relevant))."""
+    if not relevant:
+        return 0.0
+    return len(relevant.intersection(ranked_ids[:k])) / len(relevant)
+
+
+def load_judgements(path: str | Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def evaluate(search: Callable[[str], list[str]], judgements: list[dict], k: int = 10) -> dict:
+    """Mean nDCG@k and recall@k of one search function over a judged query set."""
+    per_query = []
+    for judged in judgements:
+        ranked = search(judged["query"])
+        relevant = set(judged["relevant_ids"])
+        per_query.append(
+            {
+                "query_id": judged["query_id"],
+                "query": judged["query"],
+                f"ndcg@{k}": ndcg_at_k(ranked, relevant, k),
+                f"recall@{k}": recall_at_k(ranked, relevant, k),
+            }
+        )
+    return {
+        f"ndcg@{k}": fmean(q[f"ndcg@{k}"] for q in per_query) if per_query else 0.0,
+        f"recall@{k}": fmean(q[f"recall@{k}"] for q in per_query) if per_query else 0.0,
+        "queries": per_query,
+    }

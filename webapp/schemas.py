@@ -1,0 +1,224 @@
+"""Every record and message the service reads or writes, declared once with pydantic.
+
+The ingest CLI validates news records with :class:`NewsRecord`; the HTTP API validates requests
+with :class:`SearchRequest` and documents responses with :class:`SearchResponse` and
+:class:`HealthReport`. ``/openapi.json`` is generated from these classes, so the published
+contract and the validation that enforces it cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    TypeAdapter,
+    WithJsonSchema,
+    model_validator,
+)
+
+EMBEDDING_FIELDS = ("embedding384d", "embedding768d", "embedding1155d")
+EmbeddingField = Literal["embedding384d", "embedding768d", "embedding1155d"]
+SENTIMENT_LABELS = ("positive", "negative", "neutral")
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+def _split_list(value: object) -> object:
+    """CSV cells carry lists as 'a; b; c'; JSON carries real lists. Accept both."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(";") if part.strip()]
+    return value
+
+
+def _blank_to_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+_DATETIME = TypeAdapter(dt.datetime)
+
+
+def _date_or_datetime(value: object) -> dt.date | dt.datetime:
+    """A bare YYYY-MM-DD stays a date (a filter bound that covers the whole day); anything
+    else must be an ISO 8601 datetime."""
+    if not isinstance(value, (str, dt.date)):
+        raise ValueError("must be a date (YYYY-MM-DD) or ISO 8601 datetime string")
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD)") from None
+    try:
+        return _DATETIME.validate_python(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD) or ISO 8601 datetime") from None
+
+
+DateBound = Annotated[
+    dt.date | dt.datetime,
+    PlainValidator(_date_or_datetime),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}),
+]
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """Naive timestamps are taken as UTC; everything is stored and compared in UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+class NewsRecord(BaseModel):
+    """One news item as ingested from JSONL or CSV."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    summary: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(None, max_length=5_000)
+    body: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(None, max_length=100_000)
+    url: Annotated[AnyHttpUrl | None, BeforeValidator(_blank_to_none)] = None
+    published_dt: dt.datetime
+    source: ShortText
+    doc_type: ShortText = "news"
+    themes: Annotated[list[ShortText], BeforeValidator(_split_list)] = Field(default_factory=list, max_length=50)
+    organizations: Annotated[list[ShortText], BeforeValidator(_split_list)] = Field(default_factory=list, max_length=50)
+    quality_score: Annotated[float | None, BeforeValidator(_blank_to_none)] = Field(None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _normalise(self) -> NewsRecord:
+        self.published_dt = _as_utc(self.published_dt)
+        return self
+
+    def embedding_text(self) -> str:
+        """The text every embedding and sentiment model reads: the title, then the summary
+        (or, when there is none, the start of the body). Models truncate at their own limit."""
+        rest = self.summary or (self.body or "")[:2_000]
+        return f"{self.title}\n{rest}".strip()
+
+
+class SentimentOut(BaseModel):
+    label: Literal["positive", "negative", "neutral"]
+    scores: dict[Literal["positive", "negative", "neutral"], float]
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /search/cosine/<field>/``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+    size: int = Field(
+        10,
+        ge=1,
+        le=100,
+        validation_alias=AliasChoices("size", "limit"),
+        description="Number of results (1-100). `limit` is accepted as an alias, as the earlier API did.",
+    )
+    min_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="Lowest score returned, on the (1 + cosine) / 2 scale."
+    )
+    date_from: DateBound | None = Field(None, description="Earliest published_dt (inclusive).")
+    date_to: DateBound | None = Field(
+        None, description="Latest published_dt (inclusive; a bare date covers that whole day)."
+    )
+    doc_types: list[ShortText] | None = Field(None, max_length=20)
+    sources: list[ShortText] | None = Field(None, max_length=20)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _size_or_limit(cls, data: object) -> object:
+        if isinstance(data, dict) and "size" in data and "limit" in data:
+            raise ValueError("give either size or limit, not both")
+        return data
+
+    @model_validator(mode="after")
+    def _date_order(self) -> SearchRequest:
+        start, end = self.published_range()
+        if start and end and start > end:
+            raise ValueError("date_from is after date_to")
+        return self
+
+    def published_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The date filter as an inclusive UTC datetime range."""
+
+        def bound(value: dt.datetime | dt.date | None, end_of_day: bool) -> dt.datetime | None:
+            if value is None:
+                return None
+            if isinstance(value, dt.datetime):
+                return _as_utc(value)
+            time = dt.time.max if end_of_day else dt.time.min
+            return dt.datetime.combine(value, time, tzinfo=dt.UTC)
+
+        return bound(self.date_from, False), bound(self.date_to, True)
+
+
+class SearchHit(BaseModel):
+    id: str
+    score: float = Field(description="(1 + cosine) / 2, Elasticsearch's cosine convention, in [0, 1].")
+    title: str
+    summary: str | None
+    url: str | None
+    published_dt: dt.datetime
+    source: str
+    doc_type: str
+    sentiment: SentimentOut
+    themes: list[str]
+    organizations: list[str]
+
+
+class Timings(BaseModel):
+    embedding_ms: float
+    search_ms: float
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    total_hits: int = Field(
+        description="Documents the k-nearest-neighbour search matched (at most `size`), as Elasticsearch counts a knn search."
+    )
+    query: str
+    embedding_field: EmbeddingField
+    search_time_ms: float
+    timings: Timings
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="Machine-readable error code.")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class StoreStatus(BaseModel):
+    backend: str
+    status: str = Field(description="ok or unavailable; Elasticsearch reports its cluster health colour.")
+    documents: int | None
+    detail: str | None = None
+
+
+class ModelCacheStatus(BaseModel):
+    path: str
+    cached_models: list[str]
+    loaded_models: list[str]
+    sentiment_model: str | None
+    query_cache: dict[str, int]
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "starting", "unavailable"]
+    version: str
+    store: StoreStatus
+    model_cache: ModelCacheStatus

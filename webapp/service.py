@@ -1,0 +1,88 @@
+"""The search service: one process's models and store, and the search they answer together."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+from webapp.embedding import FIELD_DEPENDS_ON, ModelRegistry
+from webapp.modelcache import ModelCache
+from webapp.schemas import SENTIMENT_LABELS, SearchHit, SearchRequest, SearchResponse, SentimentOut, Timings
+from webapp.sentiment import label_of
+from webapp.store import SearchFilters, SearchStore, check_compatible
+
+
+class ModelsNotReady(RuntimeError):
+    """The models are still loading, or failed to load (HTTP 503)."""
+
+
+@functools.cache
+def process_registry(model_cache_dir: str, query_cache_size: int) -> ModelRegistry:
+    """One registry per process and cache: apps created in the same process share the models."""
+    return ModelRegistry(ModelCache(model_cache_dir), query_cache_size=query_cache_size)
+
+
+@dataclass
+class SearchService:
+    registry: ModelRegistry
+    store: SearchStore
+    version: str
+
+    def search(self, field: str, request: SearchRequest) -> SearchResponse:
+        self.registry.start_loading()
+        if not self.registry.ready:
+            raise ModelsNotReady(self.registry.state.error or "models are still loading; retry shortly")
+        started = time.perf_counter()
+        check_compatible(self.store.index_meta(), self.registry.index_meta(), FIELD_DEPENDS_ON[field])
+        vector = self.registry.encode_query(field, request.query)
+        embedded = time.perf_counter()
+        published_from, published_to = request.published_range()
+        filters = SearchFilters(
+            published_from=published_from,
+            published_to=published_to,
+            doc_types=tuple(request.doc_types) if request.doc_types else None,
+            sources=tuple(request.sources) if request.sources else None,
+            min_score=request.min_score,
+        )
+        hits = self.store.search(field, vector, request.size, filters)
+        finished = time.perf_counter()
+        results = [
+            SearchHit(
+                id=hit.id,
+                score=round(hit.score, 6),
+                title=hit.document["title"],
+                summary=hit.document.get("summary"),
+                url=hit.document.get("url"),
+                published_dt=hit.document["published_dt"],
+                source=hit.document["source"],
+                doc_type=hit.document["doc_type"],
+                sentiment=SentimentOut(
+                    label=label_of([hit.document["sentiment"][label] for label in SENTIMENT_LABELS]),
+                    scores=hit.document["sentiment"],
+                ),
+                themes=hit.document.get("themes", []),
+                organizations=hit.document.get("organizations", []),
+            )
+            for hit in hits
+        ]
+        return SearchResponse(
+            results=results,
+            total_hits=len(results),
+            query=request.query,
+            embedding_field=field,
+            search_time_ms=round((finished - started) * 1000, 3),
+            timings=Timings(
+                embedding_ms=round((embedded - started) * 1000, 3),
+                search_ms=round((finished - embedded) * 1000, 3),
+            ),
+        )
+
+    def readiness(self) -> tuple[bool, str]:
+        self.registry.start_loading()
+        if not self.registry.ready:
+            return False, self.registry.state.error or "models are loading"
+        health = self.store.health()
+        if not health.available:
+            return False, f"store unavailable: {health.detail or health.status}"
+        return True, "ready"

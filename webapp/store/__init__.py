@@ -1,0 +1,138 @@
+"""The search store interface, shared by the embedded store and Elasticsearch.
+
+A store keeps, for each document, the three vectors (see webapp.embedding for how they are
+made) and the document's fields as :func:`stored_document` builds them, and answers exact or
+approximate k-nearest-neighbour queries with filters applied inside the search. Scores follow
+Elasticsearch's cosine convention, ``(1 + cos) / 2``, so both backends return the same numbers.
+
+Each index records the models that built it (:meth:`SearchStore.index_meta`); the service
+checks that record against its own models before a search (:func:`check_compatible`) and the
+ingest refuses to mix vectors from different models into one index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from webapp.schemas import SENTIMENT_LABELS, NewsRecord
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked (bad configuration, corrupt index)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached right now; the caller may retry later (HTTP 503)."""
+
+
+class IndexMismatch(StoreError):
+    """The index was built with other models than the ones this process runs (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    published_from: dt.datetime | None = None
+    published_to: dt.datetime | None = None
+    doc_types: tuple[str, ...] | None = None
+    sources: tuple[str, ...] | None = None
+    min_score: float | None = None  # on the (1 + cos) / 2 scale
+
+    @property
+    def restricts_documents(self) -> bool:
+        return any(v is not None for v in (self.published_from, self.published_to, self.doc_types, self.sources))
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    score: float
+    document: dict
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    backend: str
+    status: str  # "ok", "unavailable", or Elasticsearch's green / yellow / red
+    documents: int | None
+    detail: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.status not in ("unavailable", "red")
+
+
+def score_from_cosine(cosine: np.ndarray | float) -> np.ndarray | float:
+    return (1.0 + cosine) / 2.0
+
+
+def cosine_from_score(score: float) -> float:
+    return 2.0 * score - 1.0
+
+
+def content_sha256(record: NewsRecord) -> str:
+    """Identifies a record's content: an unchanged record is not embedded again on re-ingest."""
+    canonical = record.model_dump_json(exclude_none=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def stored_document(record: NewsRecord, sentiment: np.ndarray) -> dict:
+    """The fields a store keeps beside the vectors, identical for every backend."""
+    doc = json.loads(record.model_dump_json())
+    doc["sentiment"] = {label: round(float(p), 6) for label, p in zip(SENTIMENT_LABELS, sentiment, strict=True)}
+    doc["content_sha256"] = content_sha256(record)
+    return doc
+
+
+def check_compatible(index_meta: dict | None, service_meta: dict, depends_on: tuple[str, ...]) -> None:
+    """Refuse to compare vectors made by different models."""
+    if not index_meta:
+        return  # an empty index: nothing to compare against
+    if index_meta.get("composition") != service_meta["composition"]:
+        raise IndexMismatch(
+            f"the index was built with embedding composition {index_meta.get('composition')!r}, "
+            f"this service uses {service_meta['composition']!r}: re-ingest into a new index"
+        )
+    for part in depends_on:
+        built_with = index_meta.get("models", {}).get(part)
+        running = service_meta["models"].get(part)
+        if built_with != running:
+            raise IndexMismatch(
+                f"the index's {part} vectors were built with {built_with}, but this service runs "
+                f"{running}: vectors from different models cannot be compared. Re-ingest into a new "
+                "index with this service's models, or give the service the index's models."
+            )
+
+
+class SearchStore(Protocol):
+    backend: str
+
+    def search(self, field: str, vector: np.ndarray, size: int, filters: SearchFilters) -> list[Hit]: ...
+
+    def health(self) -> StoreHealth: ...
+
+    def index_meta(self) -> dict | None: ...
+
+    def content_hashes(self, ids: list[str]) -> dict[str, str]:
+        """content_sha256 of those ids the index holds."""
+        ...
+
+    def upsert(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
+        """Add or replace documents by id, atomically per call."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_store(config: dict) -> SearchStore:
+    backend = config["STORE_BACKEND"]
+    if backend == "embedded":
+        from webapp.store.embedded import EmbeddedStore
+
+        return EmbeddedStore(config["STORE_PATH"], ann_min_documents=config["STORE_ANN_MIN_DOCUMENTS"])
+    raise StoreError(f"unknown STORE_BACKEND {backend!r} (embedded)")

@@ -1,0 +1,406 @@
+"""The embedded store: an on-disk index that needs no server.
+
+Why exact numpy search by default: on this kind of machine (2 cores, ../shared/PLATFORM_FACTS.md
+and our own benchmark) a float32 matrix-vector product over 100,000 memory-mapped rows takes
+about 5 ms at 384 dimensions and 13 ms at 1,155, with recall 1.0, no build step, and a filter is
+just a boolean mask, so k results come back whenever k documents match. A memory map also lets
+every gunicorn worker read the same pages of the OS page cache instead of holding a private copy,
+which faiss's HNSW (graph per process, 106 s build at 100k), usearch (post-filtering returns
+fewer than k) and single-process stores (qdrant local, milvus-lite) do not. For large corpora an
+inverted-file (IVF) index, built when an index reaches ``ann_min_documents``, scans only the
+clusters nearest the query (recall@10 >= 0.95 against exact, tests/test_store_embedded.py), and
+falls back to the exact scan when a filter leaves too few candidates.
+
+On-disk layout, one immutable folder per committed generation::
+
+    <path>/CURRENT                 "gen-000007": the generation readers use
+    <path>/.lock                   held by a writer while it commits
+    <path>/gen-000007/manifest.json
+    <path>/gen-000007/<field>.f32   float32 rows, unit length, row i = document i
+    <path>/gen-000007/published.i64 seconds since the epoch, UTC
+    <path>/gen-000007/doc_type.i32, source.i32   codes into the manifest's vocabularies
+    <path>/gen-000007/documents.jsonl + offsets.i64   the stored fields of row i
+    <path>/gen-000007/ids.txt       row order, for writers
+    <path>/gen-000007/ivf-<field>.npz  optional IVF index
+
+A commit writes a complete new generation into a temporary folder, fsyncs it, renames it into
+place and only then replaces CURRENT (rename is atomic), so a crash mid-ingest leaves the previous
+generation as it was. Readers check CURRENT (one stat) on each search and switch to a new
+generation without a restart; a generation they still map stays readable after it is deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from webapp.embedding import FIELD_DIMS
+from webapp.store import (
+    Hit,
+    SearchFilters,
+    StoreError,
+    StoreHealth,
+    cosine_from_score,
+    score_from_cosine,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+# Above this share of matching rows a masked full scan beats gathering the matching rows.
+GATHER_BELOW = 0.25
+COPY_CHUNK_ROWS = 16_384
+
+
+def _epoch_seconds(value: str | dt.datetime) -> int:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return int(value.timestamp())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IvfIndex:
+    """Inverted file over one field: k-means centroids and each row's cluster, rows grouped."""
+
+    def __init__(self, centroids: np.ndarray, order: np.ndarray, offsets: np.ndarray):
+        self.centroids = centroids
+        self.order = order
+        self.offsets = offsets
+        self.nprobe = max(8, len(centroids) // 8)
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, seed: int = 0) -> IvfIndex:
+        from sklearn.cluster import MiniBatchKMeans
+
+        n = len(vectors)
+        nlist = int(np.clip(np.sqrt(n), 16, 4096))
+        rng = np.random.default_rng(seed)
+        sample = vectors[np.sort(rng.choice(n, size=min(n, 64 * nlist), replace=False))]
+        kmeans = MiniBatchKMeans(n_clusters=nlist, batch_size=4096, n_init=1, max_iter=50, random_state=seed)
+        kmeans.fit(sample)
+        centroids = kmeans.cluster_centers_.astype(np.float32)
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+        assignment = np.empty(n, dtype=np.int32)
+        for start in range(0, n, COPY_CHUNK_ROWS):
+            block = np.asarray(vectors[start : start + COPY_CHUNK_ROWS])
+            assignment[start : start + len(block)] = np.argmax(block @ centroids.T, axis=1)
+        order = np.argsort(assignment, kind="stable").astype(np.int32)
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(assignment, minlength=nlist))]).astype(np.int64)
+        return cls(centroids, order, offsets)
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as handle:
+            np.savez(handle, centroids=self.centroids, order=self.order, offsets=self.offsets)
+
+    @classmethod
+    def load(cls, path: Path) -> IvfIndex:
+        with np.load(path) as data:
+            return cls(data["centroids"], data["order"], data["offsets"])
+
+    def candidates(self, query: np.ndarray) -> np.ndarray:
+        nearest = np.argpartition(-(self.centroids @ query), min(self.nprobe, len(self.centroids) - 1))
+        lists = nearest[: self.nprobe]
+        rows = np.concatenate([self.order[self.offsets[i] : self.offsets[i + 1]] for i in lists])
+        rows.sort()  # read the memory map in file order
+        return rows
+
+
+@dataclass
+class Generation:
+    """One committed, immutable generation, memory-mapped."""
+
+    name: str
+    folder: Path
+    manifest: dict
+    vectors: dict[str, np.ndarray]
+    published: np.ndarray
+    doc_type: np.ndarray
+    source: np.ndarray
+    offsets: np.ndarray
+    documents_fd: int
+    ivf: dict[str, IvfIndex]
+
+    @classmethod
+    def open(cls, folder: Path) -> Generation:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest.get("format") != FORMAT_VERSION:
+            raise StoreError(f"{folder}: index format {manifest.get('format')}, this service reads {FORMAT_VERSION}")
+        n = manifest["documents"]
+
+        def mapped(name: str, dtype, shape) -> np.ndarray:
+            if n == 0:
+                return np.empty(shape, dtype=dtype)
+            return np.memmap(folder / name, dtype=dtype, mode="r", shape=shape)
+
+        return cls(
+            name=folder.name,
+            folder=folder,
+            manifest=manifest,
+            vectors={f: mapped(f"{f}.f32", np.float32, (n, d)) for f, d in FIELD_DIMS.items()},
+            published=mapped("published.i64", np.int64, (n,)),
+            doc_type=mapped("doc_type.i32", np.int32, (n,)),
+            source=mapped("source.i32", np.int32, (n,)),
+            offsets=np.fromfile(folder / "offsets.i64", dtype=np.int64),
+            documents_fd=os.open(folder / "documents.jsonl", os.O_RDONLY),
+            ivf={f: IvfIndex.load(folder / f"ivf-{f}.npz") for f in manifest.get("ivf_fields", [])},
+        )
+
+    def close(self) -> None:
+        os.close(self.documents_fd)
+
+    @property
+    def size(self) -> int:
+        return self.manifest["documents"]
+
+    def document(self, row: int) -> dict:
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        return json.loads(os.pread(self.documents_fd, end - start, start))
+
+    def ids(self) -> list[str]:
+        return (self.folder / "ids.txt").read_text().splitlines()
+
+    def filter_mask(self, filters: SearchFilters) -> np.ndarray | None:
+        if not filters.restricts_documents:
+            return None
+        mask = np.ones(self.size, dtype=bool)
+        if filters.published_from is not None:
+            mask &= self.published >= _epoch_seconds(filters.published_from)
+        if filters.published_to is not None:
+            mask &= self.published <= _epoch_seconds(filters.published_to)
+        for values, column, vocabulary in (
+            (filters.doc_types, self.doc_type, self.manifest["doc_types"]),
+            (filters.sources, self.source, self.manifest["sources"]),
+        ):
+            if values is not None:
+                codes = [vocabulary.index(v) for v in values if v in vocabulary]
+                mask &= np.isin(column, codes)
+        return mask
+
+    def search(self, field: str, query: np.ndarray, size: int, filters: SearchFilters) -> list[Hit]:
+        if self.size == 0:
+            return []
+        matrix = self.vectors[field]
+        mask = self.filter_mask(filters)
+        rows: np.ndarray | None = None  # None: scores cover every row
+        if mask is not None:
+            matching = np.flatnonzero(mask)
+            if len(matching) == 0:
+                return []
+            if len(matching) < GATHER_BELOW * self.size:
+                rows = matching
+        if rows is None and field in self.ivf:
+            candidates = self.ivf[field].candidates(query)
+            if mask is not None:
+                candidates = candidates[mask[candidates]]
+            if len(candidates) >= size:
+                rows = candidates
+        if rows is None:
+            scores = matrix @ query
+            if mask is not None:
+                scores[~mask] = -np.inf
+        else:
+            scores = matrix[rows] @ query
+        if filters.min_score is not None:
+            scores[scores < cosine_from_score(filters.min_score)] = -np.inf
+        k = min(size, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.isfinite(scores[top])]
+        hits = []
+        for position in top:
+            row = int(position if rows is None else rows[position])
+            document = self.document(row)
+            hits.append(Hit(id=document["id"], score=float(score_from_cosine(scores[position])), document=document))
+        return hits
+
+
+class EmbeddedStore:
+    backend = "embedded"
+
+    def __init__(self, path: str | os.PathLike, ann_min_documents: int = 200_000):
+        self.path = Path(path)
+        self.ann_min_documents = ann_min_documents
+        self._generation: Generation | None = None
+        self._current_stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    # -- reading ------------------------------------------------------------------------
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path / CURRENT)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def generation(self) -> Generation | None:
+        """The newest committed generation, reopened when CURRENT changed since the last call."""
+        stamp = self._stamp()
+        if stamp == self._current_stamp:
+            return self._generation
+        with self._lock:
+            if stamp != self._current_stamp:
+                name = (self.path / CURRENT).read_text().strip() if stamp else None
+                generation = Generation.open(self.path / name) if name else None
+                # The previous generation is not closed here: a search in another thread may
+                # still read it. Its descriptor is released when it is garbage-collected.
+                self._generation, self._current_stamp = generation, stamp
+                if generation:
+                    log.info("opened %s: %d documents", name, generation.size)
+        return self._generation
+
+    def search(self, field: str, vector: np.ndarray, size: int, filters: SearchFilters) -> list[Hit]:
+        generation = self.generation()
+        return generation.search(field, vector, size, filters) if generation else []
+
+    def health(self) -> StoreHealth:
+        try:
+            generation = self.generation()
+        except (OSError, ValueError, StoreError) as exc:
+            return StoreHealth(self.backend, "unavailable", None, f"cannot open the index at {self.path}: {exc}")
+        return StoreHealth(self.backend, "ok", generation.size if generation else 0)
+
+    def index_meta(self) -> dict | None:
+        generation = self.generation()
+        return generation.manifest["meta"] if generation else None
+
+    def content_hashes(self, ids: list[str]) -> dict[str, str]:
+        generation = self.generation()
+        if generation is None:
+            return {}
+        wanted = set(ids)
+        row_of = {doc_id: row for row, doc_id in enumerate(generation.ids()) if doc_id in wanted}
+        return {doc_id: generation.document(row)["content_sha256"] for doc_id, row in row_of.items()}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._generation:
+                self._generation.close()
+            self._generation, self._current_stamp = None, None
+
+    # -- writing ------------------------------------------------------------------------
+    def upsert(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
+        if not documents:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with (self.path / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._commit(documents, vectors, meta)
+
+    def _commit(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
+        previous = self.generation()
+        if previous is not None and previous.manifest["meta"] != meta:
+            raise StoreError(
+                f"the index at {self.path} was built with {previous.manifest['meta']['models']}, "
+                f"not with this ingest's {meta['models']}: ingest into a new index (STORE_PATH)"
+            )
+        new_row = {doc["id"]: i for i, doc in enumerate(documents)}  # last duplicate wins
+        new_order = sorted(new_row.values())
+        old_ids = previous.ids() if previous else []
+        kept = np.array([row for row, doc_id in enumerate(old_ids) if doc_id not in new_row], dtype=np.int64)
+        n = len(kept) + len(new_order)
+        number = int(previous.name.split("-")[1]) + 1 if previous else 1
+        name = f"gen-{number:06d}"
+        staging = self.path / f".staging-{name}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            for field, dims in FIELD_DIMS.items():
+                target = np.memmap(staging / f"{field}.f32", dtype=np.float32, mode="w+", shape=(n, dims))
+                if previous is not None:
+                    for start in range(0, len(kept), COPY_CHUNK_ROWS):
+                        chunk = kept[start : start + COPY_CHUNK_ROWS]
+                        target[start : start + len(chunk)] = previous.vectors[field][chunk]
+                target[len(kept) :] = vectors[field][new_order]
+                target.flush()
+                del target
+            new_docs = [documents[i] for i in new_order]
+            doc_types = sorted(
+                {*(previous.manifest["doc_types"] if previous else []), *(d["doc_type"] for d in new_docs)}
+            )
+            sources = sorted({*(previous.manifest["sources"] if previous else []), *(d["source"] for d in new_docs)})
+            self._write_columns(staging, previous, kept, new_docs, doc_types, sources)
+            ids = [old_ids[row] for row in kept] + [d["id"] for d in new_docs]
+            (staging / "ids.txt").write_text("".join(f"{i}\n" for i in ids))
+            ivf_fields = []
+            if n >= self.ann_min_documents:
+                for field, dims in FIELD_DIMS.items():
+                    matrix = np.memmap(staging / f"{field}.f32", dtype=np.float32, mode="r", shape=(n, dims))
+                    IvfIndex.build(matrix).save(staging / f"ivf-{field}.npz")
+                    ivf_fields.append(field)
+            manifest = {
+                "format": FORMAT_VERSION,
+                "generation": number,
+                "documents": n,
+                "meta": meta,
+                "doc_types": doc_types,
+                "sources": sources,
+                "ivf_fields": ivf_fields,
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            for file in staging.iterdir():
+                with file.open("rb") as handle:
+                    os.fsync(handle.fileno())
+            _fsync_dir(staging)
+            staging.rename(self.path / name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        pointer = self.path / f".{CURRENT}.tmp"
+        pointer.write_text(name + "\n")
+        with pointer.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(pointer, self.path / CURRENT)
+        _fsync_dir(self.path)
+        log.info("committed %s: %d documents (%d new or replaced)", name, n, len(new_docs))
+        self._remove_old_generations(keep={name, previous.name if previous else name})
+
+    def _write_columns(self, staging, previous, kept, new_docs, doc_types, sources) -> None:
+        code_type = {v: i for i, v in enumerate(doc_types)}
+        code_source = {v: i for i, v in enumerate(sources)}
+        published = [_epoch_seconds(d["published_dt"]) for d in new_docs]
+        type_codes = [code_type[d["doc_type"]] for d in new_docs]
+        source_codes = [code_source[d["source"]] for d in new_docs]
+        if previous is not None and len(kept):
+            remap_type = np.array([code_type[v] for v in previous.manifest["doc_types"]], dtype=np.int32)
+            remap_source = np.array([code_source[v] for v in previous.manifest["sources"]], dtype=np.int32)
+            published = np.concatenate([previous.published[kept], published])
+            type_codes = np.concatenate([remap_type[previous.doc_type[kept]], type_codes])
+            source_codes = np.concatenate([remap_source[previous.source[kept]], source_codes])
+        np.asarray(published, dtype=np.int64).tofile(staging / "published.i64")
+        np.asarray(type_codes, dtype=np.int32).tofile(staging / "doc_type.i32")
+        np.asarray(source_codes, dtype=np.int32).tofile(staging / "source.i32")
+        offsets = [0]
+        with (staging / "documents.jsonl").open("wb") as out:
+            if previous is not None:
+                for row in kept:
+                    start, end = int(previous.offsets[row]), int(previous.offsets[row + 1])
+                    out.write(os.pread(previous.documents_fd, end - start, start))
+                    offsets.append(offsets[-1] + end - start)
+            for doc in new_docs:
+                line = (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+                out.write(line)
+                offsets.append(offsets[-1] + len(line))
+        np.asarray(offsets, dtype=np.int64).tofile(staging / "offsets.i64")
+
+    def _remove_old_generations(self, keep: set[str]) -> None:
+        for folder in self.path.glob("gen-*"):
+            if folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
