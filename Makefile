@@ -14,7 +14,7 @@ PORT ?= 8000
 SYSTEM_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv models index serve test lint system-deps clean
+.PHONY: help venv models index serve test lint system-deps bench clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -53,5 +53,8 @@ lint: venv ## ruff over the Python code
 test: models system-deps lint ## The whole test suite
 	$(BIN)/pytest
 
-clean: ## Remove generated output (keeps the venv and the model cache)
-	rm -rf $(INDEX) reports test-artifacts bench .pytest_cache
+bench: models ## Load benchmark under gunicorn on a generated 100,000-document corpus (kept in bench/)
+	$(FLASK) benchmark
+
+clean: ## Remove generated output (keeps the venv, the model cache and bench/)
+	rm -rf $(INDEX) reports test-artifacts .pytest_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 import requests
 
 from webapp import create_app
+from webapp.benchmark import free_port
 from webapp.embedding import FIELD_DIMS
 from webapp.ingest import ingest
 from webapp.modelcache import EMBEDDING_MODELS
@@ -66,12 +66,6 @@ def make_app(model_cache_dir):
 @pytest.fixture
 def sample_client(make_app, sample_index):
     return make_app(sample_index).test_client()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

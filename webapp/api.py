@@ -53,8 +53,9 @@ def search(field: str):
 
 def health_report() -> HealthReport:
     svc = service()
-    store = svc.store.health()
     registry = svc.registry
+    registry.start_loading()
+    store = svc.store.health()
     if registry.state.error or not store.available:
         status = "unavailable"
     elif not registry.ready:

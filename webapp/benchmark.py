@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +42,12 @@ PREVIOUS_THROUGHPUT_RPS = 4.49
 # This project's targets on a 2-core machine.
 TARGET_P50_MS = {"embedding384d": 25.0, "embedding768d": 60.0, "embedding1155d": 80.0}
 TARGET_THROUGHPUT_RPS = 50.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -199,7 +206,8 @@ def run(
             "ready_after_s": round(server.ready_after_s, 2),
         }
         for field_name in EMBEDDING_FIELDS:
-            first_latency, first_ok = _post(requests.Session(), server.url, field_name, pool.next())
+            with requests.Session() as session:
+                first_latency, first_ok = _post(session, server.url, field_name, pool.next())
             single = summarise(single_client(server.url, field_name, pool, single_requests))
             echo(f"{field_name}: single client p50 {single['p50_ms']} ms, p95 {single['p95_ms']} ms")
             loaded = summarise(concurrent_clients(server.url, field_name, pool, clients, duration_s))

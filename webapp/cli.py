@@ -212,7 +212,7 @@ def benchmark_command(
         index=index,
         model_cache=Path(current_app.config["MODEL_CACHE_DIR"]),
         queries=queries,
-        port=_free_port(),
+        port=benchmark.free_port(),
         workers=workers,
         single_requests=single_requests,
         clients=clients,
@@ -228,14 +228,6 @@ def benchmark_command(
         click.echo(f"target missed: {miss}", err=True)
     if missed:
         sys.exit(1)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def init_app(app: Flask) -> None:
