@@ -60,7 +60,7 @@ def compose_1155(e384: np.ndarray, e768: np.ndarray, sentiment: np.ndarray) -> n
 
 @dataclass
 class LoadState:
-    ready: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)  # set on success and on failure
     error: str | None = None
     load_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -95,7 +95,7 @@ class ModelRegistry:
     def wait_until_loaded(self, timeout: float | None = None) -> None:
         """Block until loading ended; raise if it failed. gunicorn's master calls this before forking."""
         self.start_loading()
-        if not self.state.ready.wait(timeout):
+        if not self.state.finished.wait(timeout):
             raise TimeoutError(f"models did not load within {timeout} s")
         self._thread.join()
         if self.state.error:
@@ -103,7 +103,7 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        return self.state.ready.is_set() and self.state.error is None
+        return self.state.finished.is_set() and self.state.error is None
 
     def _load_guarded(self) -> None:
         try:
@@ -112,7 +112,7 @@ class ModelRegistry:
             self.state.error = f"{type(exc).__name__}: {exc}"
             log.error("model loading failed: %s", self.state.error)
         finally:
-            self.state.ready.set()
+            self.state.finished.set()
 
     def _load(self) -> None:
         # The service never downloads: make any accidental hub lookup fail fast instead of retrying.
