@@ -34,6 +34,7 @@ import json
 import re
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,8 +112,9 @@ class FakeIndex:
         """Searchable ids that have a vector in ``field_name``, and those vectors (float32 rows)."""
         if field_name not in self._matrices:
             ids = [i for i, source in self.searchable.items() if source.get(field_name) is not None]
-            rows = [self.searchable[i][field_name] for i in ids]
-            self._matrices[field_name] = (ids, np.asarray(rows, dtype=np.float32).reshape(len(ids), -1))
+            dims = self.mappings.get("properties", {}).get(field_name, {}).get("dims", 0)
+            rows = np.asarray([self.searchable[i][field_name] for i in ids], dtype=np.float32)
+            self._matrices[field_name] = (ids, rows.reshape(len(ids), dims))
         return self._matrices[field_name]
 
 
@@ -137,6 +139,7 @@ class FakeElasticsearch:
         self.api_key, self.basic_auth, self.ssl_context = api_key, basic_auth, ssl_context
         self.cluster_name = "fake-cluster"
         self.requests: list[Recorded] = []
+        self.internal_errors: list[str] = []  # tracebacks of the fake's own bugs
         self.indices: dict[str, FakeIndex] = {}
         self.templates: dict[str, dict] = {}
         self.unavailable = False
@@ -202,6 +205,12 @@ class FakeElasticsearch:
             self._thread.join(timeout=10)
             self._server = None
 
+    def close(self) -> None:
+        """Stop for good, and fail if the fake itself broke on a request meanwhile."""
+        self.stop()
+        if self.internal_errors:
+            raise AssertionError(f"the fake Elasticsearch failed on a request:\n{self.internal_errors[0]}")
+
     @property
     def hanging(self) -> bool:
         return not self._answering.is_set()
@@ -239,6 +248,9 @@ class FakeElasticsearch:
         except HTTPException as exc:
             body = {"error": f"no handler found for uri [{request.path}] and method [{request.method}]", "status": 400}
             response = self._json(request, body, 405 if exc.code == 405 else 400)
+        except Exception:  # a bug in the fake: answer 500 and keep it for the test to fail on
+            self.internal_errors.append(traceback.format_exc())
+            response = self._json(request, EsError(500, "fake_internal_error", self.internal_errors[-1]).body(), 500)
         if self.product_header:
             response.headers["X-elastic-product"] = "Elasticsearch"
         return response(environ, start_response)

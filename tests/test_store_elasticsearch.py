@@ -42,7 +42,7 @@ def make_index(store: ElasticsearchStore, name: str = "finnews-1", meta: dict = 
 def fake():
     server = FakeElasticsearch().start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def loaded(tmp_path_factory):
     embedded.upsert(documents, vectors, TEST_META)
     yield types.SimpleNamespace(server=server, store=store, embedded=embedded, documents=documents, vectors=vectors)
     store.close()
-    server.stop()
+    server.close()
 
 
 # -- what Elasticsearch receives -------------------------------------------------------------
@@ -457,7 +457,7 @@ def test_the_client_talks_to_elasticsearch_8_and_9(version):
         refused = requests.get(server.url, headers={"Accept": "application/vnd.elasticsearch+json; compatible-with=10"})
         assert refused.status_code == 400 and refused.json()["error"]["type"] == "media_type_header_exception"
     finally:
-        server.stop()
+        server.close()
 
 
 # -- configuration, credentials, TLS ---------------------------------------------------------
@@ -478,7 +478,7 @@ def test_an_api_key_is_sent_and_never_repeated(caplog):
         assert "API key" in caplog.text
         assert secret not in caplog.text and "d3Jvbmc6a2V5" not in caplog.text
     finally:
-        server.stop()
+        server.close()
 
 
 def test_username_and_password_are_sent_as_basic_auth():
@@ -488,7 +488,7 @@ def test_username_and_password_are_sent_as_basic_auth():
         make_index(store)
         assert store.health().status == "green"
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.mark.parametrize(
@@ -584,4 +584,4 @@ def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_given(tmp_path, caplo
         with pytest.warns(InsecureRequestWarning):
             assert unverified.health().status == "green"
     finally:
-        server.stop()
+        server.close()
