@@ -102,6 +102,7 @@ def test_an_index_of_other_models_is_refused_everywhere(es_app, server, registry
     app = es_app()
     create = run(app, "es", "create-index")
     assert create.exit_code == 1 and "sentiment vectors were built with finbert@0000000" in create.output
+    assert server.templates["news"]["body"]["template"]["mappings"]["_meta"] == other_models(registry.index_meta())
     status = run(app, "es", "status")
     assert status.exit_code == 1 and "this service cannot search it" in status.output
     ingest = run(app, "ingest", str(write_jsonl(tmp_path / "a.jsonl", [record(1)])))

@@ -14,7 +14,7 @@ from flask.cli import AppGroup, with_appcontext
 from webapp.embedding import FIELD_DEPENDS_ON
 from webapp.modelcache import CATALOGUE, EMBEDDING_MODELS, ModelCache, ModelCacheError
 from webapp.schemas import EMBEDDING_FIELDS
-from webapp.store import StoreError, StoreUnavailable
+from webapp.store import IndexMismatch, StoreError, StoreUnavailable, check_compatible
 
 models_cli = AppGroup("models", help="Fill, list and verify the local model cache.")
 
@@ -292,16 +292,15 @@ def es_create_index(shards: int, replicas: int, for_reindex: bool) -> None:
     already, nothing is created (safe to run on every release) unless --next is given; an alias
     whose index was built with other models is reported (exit 1).
     """
-    from webapp.store import check_compatible
-
     store = _es_store()
     meta = _loaded_service().registry.index_meta()
     try:
         current = store.alias_indices()
+        if current and not for_reindex:
+            check_compatible(store.read_target().meta, meta, FIELD_DEPENDS_ON["embedding1155d"])
         store.put_template(meta, shards, replicas)
         click.echo(f"index template {store.index!r}: indices {store.index}-*, {shards} shards, {replicas} replicas")
         if current and not for_reindex:
-            check_compatible(store.read_target().meta, meta, FIELD_DEPENDS_ON["embedding1155d"])
             click.echo(f"alias {store.index!r} -> {', '.join(current)} exists and fits this service's models")
             return
         name = store.next_index_name()
@@ -323,8 +322,6 @@ def es_switch_alias(index: str, delete_old: bool) -> None:
 
     INDEX must fit this service's models (every field) and hold documents.
     """
-    from webapp.store import check_compatible
-
     store = _es_store()
     meta = _loaded_service().registry.index_meta()
     try:
@@ -349,8 +346,6 @@ def es_switch_alias(index: str, delete_old: bool) -> None:
 @es_cli.command("status")
 def es_status() -> None:
     """Show the cluster, the alias, its indices and their models; exit 1 unless searchable."""
-    from webapp.store import IndexMismatch, check_compatible
-
     store = _es_store()
     try:
         cluster = store.cluster()
