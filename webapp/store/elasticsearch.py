@@ -214,7 +214,7 @@ def _connection_reason(exc: TransportError) -> str:
 class ElasticsearchStore:
     backend = "elasticsearch"
 
-    def __init__(self, client: Elasticsearch, index: str, num_candidates_factor: int = 10, request_timeout: float = 10):
+    def __init__(self, client: Elasticsearch, index: str, num_candidates_factor: int, request_timeout: float):
         self.client = client
         self.index = index
         self.num_candidates_factor = num_candidates_factor
