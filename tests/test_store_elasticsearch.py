@@ -122,12 +122,11 @@ def test_index_template_mapping_and_alias_bodies(fake, store):
         "_meta": {"description": "news indices behind the alias finnews; made by `flask es create-index`"},
     }
     # The index takes its mapping from the template; the request only names the alias.
-    assert fake.requests_to("/finnews-20260101-000000", "PUT")[0].body == {
-        "aliases": {"finnews": {"is_write_index": True}}
-    }
+    assert fake.requests_to("/finnews-000001", "PUT")[0].body == {"aliases": {"finnews": {"is_write_index": True}}}
     assert fake.indices["finnews-000001"].mappings == template["template"]["mappings"]
     assert store.index_meta() == TEST_META
     assert store.alias_indices() == ["finnews-000001"]
+    assert store.next_index_name() == "finnews-000002"
 
 
 def test_knn_query_body_with_every_filter(loaded):
