@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import requests
 
+from tests.fake_elasticsearch import FakeElasticsearch
 from webapp import create_app
 from webapp.benchmark import free_port
 from webapp.embedding import FIELD_DIMS
@@ -63,9 +64,50 @@ def make_app(model_cache_dir):
     return factory
 
 
+def es_config(server: FakeElasticsearch, index: str = "finnews", **overrides) -> dict:
+    """App configuration of the Elasticsearch backend on a fake server."""
+    return {"STORE_BACKEND": "elasticsearch", "ES_HOSTS": server.url, "ES_INDEX": index, **overrides}
+
+
+@pytest.fixture(scope="session")
+def fake_elasticsearch():
+    """One fake Elasticsearch node for the session (tests that break it start their own)."""
+    server = FakeElasticsearch().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def es_sample_index(fake_elasticsearch, sample_index, registry, model_cache_dir) -> str:
+    """The sample corpus in the fake Elasticsearch, behind the alias it returns (read-only).
+
+    The index is made by `flask es create-index`; the documents and vectors are the embedded
+    sample index's, bulk-loaded through the store, so both backends hold exactly the same
+    corpus and the corpus is embedded once.
+    """
+    alias = "sample"
+    app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), **es_config(fake_elasticsearch, alias)})
+    result = app.test_cli_runner().invoke(args=["es", "create-index", "--replicas", "0"])
+    assert result.exit_code == 0, result.output
+    generation = EmbeddedStore(sample_index).generation()
+    documents = [generation.document(row) for row in range(generation.size)]
+    vectors = {field: np.asarray(generation.vectors[field]) for field in FIELD_DIMS}
+    assert app.extensions["search_service"].store.upsert(documents, vectors, registry.index_meta()) == []
+    return alias
+
+
+@pytest.fixture(params=["embedded", "elasticsearch"])
+def sample_backend(request) -> dict:
+    """The store configuration of the sample corpus in each backend: a test that uses
+    sample_client runs once per backend, so both honour the same contract."""
+    if request.param == "embedded":
+        return {}
+    return es_config(request.getfixturevalue("fake_elasticsearch"), request.getfixturevalue("es_sample_index"))
+
+
 @pytest.fixture
-def sample_client(make_app, sample_index):
-    return make_app(sample_index).test_client()
+def sample_client(make_app, sample_index, sample_backend):
+    return make_app(sample_index, **sample_backend).test_client()
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""The HTTP contract: the three search endpoints, their validation, health, OpenAPI, metrics."""
+"""The HTTP contract: the three search endpoints, their validation, health, OpenAPI, metrics.
+
+Every test that uses ``sample_client`` runs on both store backends (embedded, and
+Elasticsearch on the fake node of tests/fake_elasticsearch.py), each holding the sample corpus.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.conftest import JUDGEMENTS
+from tests.conftest import JUDGEMENTS, es_config
 from webapp.schemas import EMBEDDING_FIELDS
 
 FIELDS = list(EMBEDDING_FIELDS)
@@ -186,12 +190,19 @@ def test_odd_values_never_cause_a_server_error(sample_client, key, value):
     assert response.status_code in (200, 422), response.get_json()
 
 
+STORE_HEALTH = {
+    "embedded": {"backend": "embedded", "status": "ok", "documents": 1200, "detail": None},
+    # The index's cluster health: green, as the sample index has no replicas to assign.
+    "elasticsearch": {"backend": "elasticsearch", "status": "green", "documents": 1200, "detail": None},
+}
+
+
 def test_health_reports_store_and_model_cache(sample_client):
     response = sample_client.get("/health")
     assert response.status_code == 200
     health = response.get_json()
     assert health["status"] == "ok" and health["version"] == "dev"
-    assert health["store"] == {"backend": "embedded", "status": "ok", "documents": 1200, "detail": None}
+    assert health["store"] == STORE_HEALTH[sample_client.application.config["STORE_BACKEND"]]
     cache = health["model_cache"]
     assert {"all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(cache["cached_models"])
     assert cache["loaded_models"] == ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "loughran-mcdonald"]
@@ -238,7 +249,8 @@ def test_broken_model_cache_is_reported_not_hidden(tmp_path, sample_index):
 
 
 def test_query_embeddings_are_cached(sample_client):
-    query = "shipping rates climb on canal delays"
+    # Both backends' apps share the process's models: a query of its own for each.
+    query = f"shipping rates climb on canal delays ({sample_client.application.config['STORE_BACKEND']})"
     before = sample_client.get("/health").get_json()["model_cache"]["query_cache"]
     for _ in range(3):
         assert sample_client.post("/search/cosine/embedding768d/", json={"query": query}).status_code == 200
@@ -293,3 +305,35 @@ def test_search_page_is_served(sample_client):
     html = page.get_data(as_text=True)
     assert 'id="query"' in html and 'value="embedding1155d"' in html and "search.js" in html
     assert sample_client.get("/static/search.js").status_code == 200
+
+
+PARITY_REQUESTS = [
+    {"query": "bank profits rise", "size": 25},
+    {"query": "earnings", "size": 20, "date_from": "2025-06-01", "date_to": "2025-09-30", "doc_types": ["analysis"]},
+    {"query": "chip supply shortage", "size": 15, "date_from": "2025-01-01T12:00:00+00:00"},
+    {"query": "credit rating downgrade", "size": 50, "min_score": 0.7},
+    {"query": "oil prices", "size": 100},
+    {"query": "banks", "date_from": "1999-01-01", "date_to": "1999-12-31"},
+]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_both_backends_give_the_same_answers(make_app, sample_index, fake_elasticsearch, es_sample_index, field):
+    embedded = make_app(sample_index).test_client()
+    elastic = make_app(sample_index, **es_config(fake_elasticsearch, es_sample_index)).test_client()
+    sources = sorted(
+        {
+            h["source"]
+            for h in embedded.post(f"/search/cosine/{field}/", json={"query": "markets", "size": 100}).get_json()[
+                "results"
+            ]
+        }
+    )
+    for body in [*PARITY_REQUESTS, {"query": "markets", "size": 30, "sources": sources[:2]}]:
+        ours, theirs = (c.post(f"/search/cosine/{field}/", json=body).get_json() for c in (embedded, elastic))
+        assert [h["id"] for h in ours["results"]] == [h["id"] for h in theirs["results"]], body
+        assert ours["total_hits"] == theirs["total_hits"]
+        for a, b in zip(ours["results"], theirs["results"], strict=True):
+            # float32 arithmetic on both sides, rounded to 6 decimals: at most one unit apart
+            assert a.pop("score") == pytest.approx(b.pop("score"), abs=1.5e-6)
+            assert a == b

@@ -7,6 +7,10 @@ import os
 
 from flask import Flask
 
+# Read from the environment as they are: JSON parsing would turn a password such as "123456" or
+# "true" into a number or a boolean.
+VERBATIM_SETTINGS = ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD")
+
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
@@ -14,6 +18,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_object("webapp.config")
     if test_config is None:
         app.config.from_prefixed_env("FINNEWS")
+        app.config.update(
+            {key: os.environ[f"FINNEWS_{key}"] for key in VERBATIM_SETTINGS if f"FINNEWS_{key}" in os.environ}
+        )
     else:
         app.config.update(test_config)
     app.config["STORE_PATH"] = app.config["STORE_PATH"] or os.path.join(app.instance_path, "index")

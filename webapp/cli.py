@@ -1,4 +1,5 @@
-"""``flask`` commands: fill and check the model cache, ingest news, measure retrieval quality."""
+"""``flask`` commands: fill and check the model cache, ingest news, measure retrieval quality,
+manage the Elasticsearch index."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from webapp.embedding import FIELD_DEPENDS_ON
 from webapp.modelcache import CATALOGUE, EMBEDDING_MODELS, ModelCache, ModelCacheError
 from webapp.schemas import EMBEDDING_FIELDS
+from webapp.store import IndexMismatch, StoreError, StoreUnavailable, check_compatible
 
 models_cli = AppGroup("models", help="Fill, list and verify the local model cache.")
 
@@ -107,26 +110,41 @@ def ingest_command(files: tuple[Path, ...], commit_every: int, batch_size: int, 
 
     Fields: id, title, summary, body, url, published_dt, source, doc_type, themes,
     organizations, quality_score (in CSV, themes and organizations are ';'-separated).
-    Rows are upserted by id; unchanged rows are skipped. Rejected rows are reported and the
-    rest is committed; the exit status is 1 when any row was rejected.
+    Rows are upserted by id; unchanged rows are skipped. Rejected rows, and documents the store
+    refuses, are reported and the rest is committed; the exit status is 1 when any row was
+    rejected or refused. The store is FINNEWS_STORE_BACKEND's (for Elasticsearch, create the
+    index first: `flask es create-index`).
     """
     from webapp.ingest import ingest
 
     service = _loaded_service()
-    report = ingest(list(files), service.registry, service.store, commit_every=commit_every, batch_size=batch_size)
+    try:
+        report = ingest(list(files), service.registry, service.store, commit_every=commit_every, batch_size=batch_size)
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"{exc} (what was committed before stays; run the ingest again to resume)") from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
     for rejection in report.rejected:
         click.echo(f"rejected {rejection}", err=True)
+    for failure in report.failed:
+        click.echo(f"not stored {failure}", err=True)
     if rejects:
         with rejects.open("w") as out:
             for r in report.rejected:
                 out.write(json.dumps({"file": r.source, "line": r.line, "reason": r.reason}) + "\n")
+            for f in report.failed:
+                out.write(json.dumps({"id": f.id, "reason": f.reason}) + "\n")
     click.echo(
         f"read {report.read} rows: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {len(report.rejected)} rejected; "
+        f"{report.unchanged} unchanged, {len(report.rejected)} rejected, {len(report.failed)} refused by the store; "
         f"{report.embedded} documents embedded at {report.documents_per_second:.1f} documents/s"
     )
-    if report.rejected:
-        click.echo(f"{len(report.rejected)} rows were rejected (the others were committed)", err=True)
+    if report.rejected or report.failed:
+        click.echo(
+            f"{len(report.rejected)} rows were rejected and {len(report.failed)} refused by the store "
+            "(the others were committed)",
+            err=True,
+        )
         sys.exit(1)
 
 
@@ -230,6 +248,130 @@ def benchmark_command(
         sys.exit(1)
 
 
+es_cli = AppGroup(
+    "es",
+    help="""Manage the Elasticsearch index (FINNEWS_STORE_BACKEND=elasticsearch).
+
+    \b
+    First time:   flask es create-index
+    A reindex:    flask es create-index --next            (prints the new index's name)
+                  FINNEWS_ES_INDEX=<new index> flask ingest news.jsonl
+                  flask es switch-alias <new index>       (atomic; searches never pause)
+    """,
+)
+
+
+def _es_store():
+    store = _service().store
+    if store.backend != "elasticsearch":
+        raise click.ClickException(
+            f"the store backend is {store.backend!r}: set FINNEWS_STORE_BACKEND=elasticsearch and FINNEWS_ES_HOSTS"
+        )
+    return store
+
+
+@es_cli.command("create-index")
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, 1024), help="Primary shards.")
+@click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    type=click.IntRange(0, 32),
+    help="Replicas of each shard (0 on a single-node cluster, which otherwise stays yellow).",
+)
+@click.option(
+    "--next",
+    "for_reindex",
+    is_flag=True,
+    help="Create a new index beside the live one, for a reindex; the alias moves only with `flask es switch-alias`.",
+)
+def es_create_index(shards: int, replicas: int, for_reindex: bool) -> None:
+    """Write the index template, create an index from it and point the alias FINNEWS_ES_INDEX at it.
+
+    The template's mapping records this service's models in its _meta. When the alias exists
+    already, nothing is created (safe to run on every release) unless --next is given; an alias
+    whose index was built with other models is reported (exit 1).
+    """
+    store = _es_store()
+    meta = _loaded_service().registry.index_meta()
+    try:
+        current = store.alias_indices()
+        if current and not for_reindex:
+            check_compatible(store.read_target().meta, meta, FIELD_DEPENDS_ON["embedding1155d"])
+        store.put_template(meta, shards, replicas)
+        click.echo(f"index template {store.index!r}: indices {store.index}-*, {shards} shards, {replicas} replicas")
+        if current and not for_reindex:
+            click.echo(f"alias {store.index!r} -> {', '.join(current)} exists and fits this service's models")
+            return
+        name = store.next_index_name()
+        store.create_index(name, with_alias=not current)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    if current:
+        click.echo(f"created index {name!r}; the alias {store.index!r} still points to {', '.join(current)}")
+        click.echo(f"next: FINNEWS_ES_INDEX={name} flask ingest FILES..., then flask es switch-alias {name}")
+    else:
+        click.echo(f"created index {name!r} behind the alias {store.index!r}")
+
+
+@es_cli.command("switch-alias")
+@click.argument("index")
+@click.option("--delete-old", is_flag=True, help="Delete the indices the alias left, in the same atomic request.")
+def es_switch_alias(index: str, delete_old: bool) -> None:
+    """Point the alias FINNEWS_ES_INDEX at INDEX, in one atomic request.
+
+    INDEX must fit this service's models (every field) and hold documents.
+    """
+    store = _es_store()
+    meta = _loaded_service().registry.index_meta()
+    try:
+        target = store.read_target(index)
+        if target.is_alias:
+            raise click.ClickException(f"{index!r} is an alias; give the name of an index")
+        check_compatible(target.meta, meta, FIELD_DEPENDS_ON["embedding1155d"])
+        documents = store.count(index)
+        if documents == 0:
+            raise click.ClickException(f"{index!r} holds no documents: ingest into it before switching")
+        old = [name for name in store.alias_indices() or [] if name != index]
+        before = store.count() if old else 0
+        store.switch_alias(index, old, delete_old)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    was = f"{', '.join(old)} ({before:,} documents)" if old else "nothing"
+    click.echo(f"alias {store.index!r} -> {index!r} ({documents:,} documents); it pointed to {was}")
+    if old and delete_old:
+        click.echo(f"deleted {', '.join(old)}")
+
+
+@es_cli.command("status")
+def es_status() -> None:
+    """Show the cluster, the alias, its indices and their models; exit 1 unless searchable."""
+    store = _es_store()
+    try:
+        cluster = store.cluster()
+        click.echo(f"cluster {cluster['name']!r}: Elasticsearch {cluster['version']}, health {cluster['status']}")
+        current = store.alias_indices()
+        if current is None:
+            raise click.ClickException(f"no alias {store.index!r}: create it with `flask es create-index`")
+        health = store.health()
+        click.echo(
+            f"alias {store.index!r} -> {', '.join(current)}: {health.documents:,} documents, health {health.status}"
+        )
+        target = store.read_target()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"composition: {target.meta['composition']}")
+    for part, identity in sorted(target.meta["models"].items()):
+        click.echo(f"  {part:14} {identity}")
+    try:
+        check_compatible(target.meta, _loaded_service().registry.index_meta(), FIELD_DEPENDS_ON["embedding1155d"])
+    except IndexMismatch as exc:
+        raise click.ClickException(f"this service cannot search it: {exc}") from None
+    click.echo("this service's models: the same")
+    if not health.available:
+        sys.exit(1)
+
+
 def init_app(app: Flask) -> None:
     from webapp.corpus import corpus_cli
 
@@ -238,3 +380,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(evaluate_command)
     app.cli.add_command(benchmark_command)
     app.cli.add_command(corpus_cli)
+    app.cli.add_command(es_cli)

@@ -1,9 +1,11 @@
 """Ingest news from JSONL or CSV into the store: validate, embed in batches, upsert by id.
 
 A bad row is reported (file, line, field, reason) and skipped; it never aborts the batch or
-touches the index. Records whose content is unchanged since the last ingest are not embedded
-again, so re-running an ingest is idempotent and cheap, and an interrupted one resumes where its
-last commit ended. Commits happen every ``commit_every`` documents, each one atomic.
+touches the index. A document the store refuses (Elasticsearch answers per document) is
+reported by id, and the others are kept. Records whose content is unchanged since the last
+ingest are not embedded again, so re-running an ingest is idempotent and cheap, and an
+interrupted one resumes where its last commit ended. Commits happen every ``commit_every``
+documents, each one atomic in the embedded store.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from tqdm import tqdm
 
 from webapp.embedding import FIELD_DEPENDS_ON, ModelRegistry
 from webapp.schemas import NewsRecord
-from webapp.store import SearchStore, check_compatible, content_sha256, stored_document
+from webapp.store import DocumentFailure, SearchStore, check_compatible, content_sha256, stored_document
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    failed: list[DocumentFailure] = field(default_factory=list)
     embed_seconds: float = 0.0
     commit_seconds: float = 0.0
 
@@ -148,9 +151,12 @@ def ingest(
             report.embed_seconds += time.perf_counter() - began
             began = time.perf_counter()
             joined = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
-            store.upsert(documents, joined, meta)
+            failures = store.upsert(documents, joined, meta)
             report.commit_seconds += time.perf_counter() - began
-            updated = sum(1 for r in todo if r.id in known)
+            report.failed.extend(failures)
+            refused = {failure.id for failure in failures}
+            stored = [r for r in todo if r.id not in refused]
+            updated = sum(1 for r in stored if r.id in known)
             report.updated += updated
-            report.added += len(todo) - updated
+            report.added += len(stored) - updated
     return report

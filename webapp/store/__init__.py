@@ -56,9 +56,20 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class DocumentFailure:
+    """A document the store refused to keep, and why (Elasticsearch reports these per document)."""
+
+    id: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.id}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class StoreHealth:
     backend: str
-    status: str  # "ok", "unavailable", or Elasticsearch's green / yellow / red
+    status: str  # "ok", "unavailable", or the Elasticsearch index's health: green / yellow / red
     documents: int | None
     detail: str | None = None
 
@@ -122,8 +133,13 @@ class SearchStore(Protocol):
         """content_sha256 of those ids the index holds."""
         ...
 
-    def upsert(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
-        """Add or replace documents by id, atomically per call."""
+    def upsert(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> list[DocumentFailure]:
+        """Add or replace documents by id; return the documents the store refused.
+
+        Once this returns, every document not listed is searchable. The embedded store commits
+        a call all or nothing (a failure raises); Elasticsearch has no such transaction: it
+        retries what is transient and reports what it refuses document by document.
+        """
         ...
 
     def close(self) -> None: ...
@@ -135,4 +151,8 @@ def open_store(config: dict) -> SearchStore:
         from webapp.store.embedded import EmbeddedStore
 
         return EmbeddedStore(config["STORE_PATH"], ann_min_documents=config["STORE_ANN_MIN_DOCUMENTS"])
-    raise StoreError(f"unknown STORE_BACKEND {backend!r} (embedded)")
+    if backend == "elasticsearch":
+        from webapp.store.elasticsearch import ElasticsearchStore
+
+        return ElasticsearchStore.from_config(config)
+    raise StoreError(f"unknown STORE_BACKEND {backend!r} (embedded, elasticsearch)")

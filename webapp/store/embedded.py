@@ -45,6 +45,7 @@ import numpy as np
 
 from webapp.embedding import FIELD_DIMS
 from webapp.store import (
+    DocumentFailure,
     Hit,
     SearchFilters,
     StoreError,
@@ -295,13 +296,15 @@ class EmbeddedStore:
             self._generation, self._current_stamp = None, None
 
     # -- writing ------------------------------------------------------------------------
-    def upsert(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
+    def upsert(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> list[DocumentFailure]:
+        """Commit all or nothing: a failure raises, so no document is ever refused on its own."""
         if not documents:
-            return
+            return []
         self.path.mkdir(parents=True, exist_ok=True)
         with (self.path / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._commit(documents, vectors, meta)
+        return []
 
     def _commit(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
         previous = self.generation()
