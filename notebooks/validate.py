@@ -176,8 +176,9 @@ def execute(name: str, folder: Path, parameters: dict) -> NotebookRun:
             cwd=str(ROOT),  # notebooks import webapp and read data/ relative to the repository
             progress_bar=sys.stderr.isatty(),
             execution_timeout=CELL_TIMEOUT_S,
-            # The kernel warns on every start that its local TCP channels are not encrypted.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # The kernel warns on every start that its local TCP channels are not encrypted, and logs
+            # the interrupt it gets at shutdown as an error; cell errors are in the notebook itself.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except papermill.PapermillExecutionError as exc:
         error = f"{exc.ename} in cell {exc.exec_count}: {exc.evalue.splitlines()[0] if exc.evalue else ''}"

@@ -176,6 +176,7 @@ def summarise(sample: Sample) -> dict:
         "error_rate": sample.errors / len(latencies_ms) if latencies_ms else 0.0,
         "p50_ms": round(percentile(latencies_ms, 50), 2),
         "p95_ms": round(percentile(latencies_ms, 95), 2),
+        "p99_ms": round(percentile(latencies_ms, 99), 2),
         "mean_ms": round(statistics.fmean(latencies_ms), 2) if latencies_ms else float("nan"),
         "max_ms": round(max(latencies_ms), 2) if latencies_ms else float("nan"),
         "throughput_rps": round(len(latencies_ms) / sample.wall_s, 2) if sample.wall_s else 0.0,
