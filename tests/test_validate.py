@@ -248,8 +248,15 @@ def test_reports_open_without_jupyter_with_their_plots(passing_run, reports, gun
     }
     assert plots["performance"] == 3  # latency distribution, throughput over time, cold versus warm
     assert plots["relevance"] == 1
-    executed = nbformat.read(folder / "performance.ipynb", as_version=4)
-    assert executed.metadata.papermill.parameters == {"base_url": gunicorn_server.url, "release": "test-1.2.3"}
+    # Each notebook gets the --set values it declares, and nothing else.
+    runner = {"base_url": gunicorn_server.url, "release": "test-1.2.3"}
+    limits = validate.parse_overrides(list(SHARED_HOST_LIMITS), validate.notebook_parameters())
+    parameters = {
+        name: nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata.papermill.parameters
+        for name in validate.NOTEBOOKS
+    }
+    assert parameters["performance"] == {**runner, **limits}
+    assert parameters["relevance"] == runner
 
 
 def test_no_output_file_contains_the_token(passing_run, failing_run, reports):
