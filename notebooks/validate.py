@@ -36,6 +36,8 @@ import jinja2
 import nbformat
 import papermill
 import requests
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import NoSuchKernel
 from nbconvert import HTMLExporter
 from pydantic import TypeAdapter, ValidationError
 
@@ -119,9 +121,6 @@ def parse_overrides(pairs: list[str], declared: dict[str, Parameter]) -> dict[st
 # -- preconditions --------------------------------------------------------------------------
 def check_kernel() -> None:
     """The notebooks must run on this environment's Python, where webapp's dependencies are."""
-    from jupyter_client import KernelManager
-    from jupyter_client.kernelspec import NoSuchKernel
-
     try:
         command = KernelManager(kernel_name=KERNEL).format_kernel_cmd()
     except NoSuchKernel:
@@ -248,6 +247,8 @@ def validate(base_url: str, release: str, reports_dir: Path, overrides: dict, de
         executed = folder / f"{name}.ipynb"
         if redact(executed, secret):
             leaked.append(executed.name)
+        if secret and run.error:
+            run.error = run.error.replace(secret, REDACTED)
         if executed.exists():
             notebook = nbformat.read(executed, as_version=4)
             run.checks = recorded_checks(notebook) or []
