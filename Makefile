@@ -1,6 +1,7 @@
 # Bootstrap, run and test the financial-news search service on a fresh machine.
 #   make serve   the service on the sample corpus, at http://127.0.0.1:8000
 #   make test    the whole test suite
+#   make validate BASE_URL=... RELEASE=...   the release validation notebooks against a service
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,18 +11,21 @@ SAMPLE := data/news_sample.jsonl
 INDEX := instance/index
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make validate: the service under test and the release id (make serve reports version dev).
+BASE_URL ?= http://$(HOST):$(PORT)
+RELEASE ?= dev
 # Debian packages the tests need: Chromium and its driver for the search-page test.
 SYSTEM_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv models index serve test lint system-deps bench clean
+.PHONY: help venv models index serve test lint system-deps bench validate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 venv: $(VENV)/.installed ## Python environment: torch (CPU) first, then everything else
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-models.txt
+$(VENV)/.installed: requirements.txt requirements-validation.txt requirements-dev.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, alone: anything that depends on torch must find this CPU build installed.
@@ -47,14 +51,17 @@ system-deps: ## Debian packages the tests use (Chromium), installed when missing
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 lint: venv ## ruff over the Python code
-	$(BIN)/ruff check webapp tests
-	$(BIN)/ruff format --check webapp tests
+	$(BIN)/ruff check webapp tests notebooks
+	$(BIN)/ruff format --check webapp tests notebooks
 
 test: models system-deps lint ## The whole test suite
 	$(BIN)/pytest
 
 bench: models ## Load benchmark under gunicorn on a generated 100,000-document corpus (kept in bench/)
 	$(FLASK) benchmark
+
+validate: venv ## Validation notebooks against BASE_URL for RELEASE (VALIDATE_ARGS='--set NAME=VALUE')
+	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) $(VALIDATE_ARGS)
 
 clean: ## Remove generated output (keeps the venv, the model cache and bench/)
 	rm -rf $(INDEX) reports test-artifacts .pytest_cache

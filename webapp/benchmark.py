@@ -120,6 +120,8 @@ class QueryPool:
 @dataclass
 class Sample:
     latencies_s: list[float] = field(default_factory=list)
+    # When each request finished, in seconds since the sample started (for throughput over time).
+    finished_s: list[float] = field(default_factory=list)
     errors: int = 0
     wall_s: float = 0.0
 
@@ -134,32 +136,38 @@ def _post(session: requests.Session, url: str, field_name: str, query: str) -> t
     return time.perf_counter() - started, ok
 
 
-def single_client(url: str, field_name: str, pool: QueryPool, requests_count: int) -> Sample:
+def single_client(
+    url: str, field_name: str, pool: QueryPool, requests_count: int, session_factory=requests.Session
+) -> Sample:
     sample = Sample()
-    with requests.Session() as session:
+    with session_factory() as session:
         started = time.perf_counter()
         for _ in range(requests_count):
             latency, ok = _post(session, url, field_name, pool.next())
             sample.latencies_s.append(latency)
+            sample.finished_s.append(time.perf_counter() - started)
             sample.errors += not ok
         sample.wall_s = time.perf_counter() - started
     return sample
 
 
-def concurrent_clients(url: str, field_name: str, pool: QueryPool, clients: int, duration_s: float) -> Sample:
+def concurrent_clients(
+    url: str, field_name: str, pool: QueryPool, clients: int, duration_s: float, session_factory=requests.Session
+) -> Sample:
     sample = Sample()
     lock = threading.Lock()
-    deadline = time.perf_counter() + duration_s
+    started = time.perf_counter()
+    deadline = started + duration_s
 
     def client() -> None:
-        with requests.Session() as session:
+        with session_factory() as session:
             while time.perf_counter() < deadline:
                 latency, ok = _post(session, url, field_name, pool.next())
                 with lock:
                     sample.latencies_s.append(latency)
+                    sample.finished_s.append(time.perf_counter() - started)
                     sample.errors += not ok
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as executor:
         for future in [executor.submit(client) for _ in range(clients)]:
             future.result()
@@ -175,6 +183,7 @@ def summarise(sample: Sample) -> dict:
         "error_rate": sample.errors / len(latencies_ms) if latencies_ms else 0.0,
         "p50_ms": round(percentile(latencies_ms, 50), 2),
         "p95_ms": round(percentile(latencies_ms, 95), 2),
+        "p99_ms": round(percentile(latencies_ms, 99), 2),
         "mean_ms": round(statistics.fmean(latencies_ms), 2) if latencies_ms else float("nan"),
         "max_ms": round(max(latencies_ms), 2) if latencies_ms else float("nan"),
         "throughput_rps": round(len(latencies_ms) / sample.wall_s, 2) if sample.wall_s else 0.0,
