@@ -76,3 +76,13 @@ def test_metrics_add_up_across_workers(gunicorn_server):
     )  # fmt: skip
     assert float(line.rsplit(" ", 1)[1]) >= 6
     assert 'model_load_seconds{model="all-MiniLM-L6-v2"}' in text
+
+
+def test_the_connection_survives_an_oversized_body(gunicorn_server):
+    with requests.Session() as session:
+        url = f"{gunicorn_server.url}/search/cosine/embedding384d/"
+        for size in (70_000, 900_000):
+            too_big = session.post(url, data="x" * size, headers={"Content-Type": "application/json"}, timeout=30)
+            assert too_big.status_code == 413 and too_big.headers["Connection"] == "keep-alive"
+            # The same keep-alive connection carries the next request (a POST is never retried).
+            assert session.post(url, json={"query": "bank profits"}, timeout=30).status_code == 200

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -34,6 +34,19 @@ def error_response(status: int, error: str, message: str, details: list[ErrorDet
     return response
 
 
+# gunicorn drains at most 64 KiB of a body the app left unread, then closes the connection, yet
+# its reply still says keep-alive, so a client's next request on that connection fails. Reading
+# (and dropping) a refused body up to this size keeps the connection honest and usable.
+DISCARD_AT_MOST = 1024 * 1024
+
+
+def _discard_body() -> None:
+    remaining = min(request.content_length or 0, DISCARD_AT_MOST)
+    stream = request.environ["wsgi.input"]
+    while remaining > 0 and (chunk := stream.read(min(remaining, 65536))):
+        remaining -= len(chunk)
+
+
 def _field_name(location: tuple) -> str:
     return ".".join(str(part) for part in location) or "body"
 
@@ -55,6 +68,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
+        if exc.code == 413:
+            _discard_body()
         return error_response(exc.code or 500, code, exc.description or exc.name)
 
     @app.errorhandler(IndexMismatch)
