@@ -110,8 +110,8 @@ def test_image_holds_the_service_and_its_verified_models_and_nothing_else(image,
     assert not (site_packages / "pip").exists() and not (site_packages / "torch" / "include").exists()
     assert not (rootfs / "root" / ".cache").exists() and not list((rootfs / "tmp").iterdir())
 
-    def megabytes(path: Path) -> int:
-        return int(run("du", "-s", "--block-size=1M", str(path)).split()[0])
+    def megabytes(path: Path) -> int:  # MB of 10^6 bytes, as the image size is given
+        return round(int(run("du", "-s", "--block-size=1", str(path)).split()[0]) / 1e6)
 
     parts = {
         "torch": megabytes(site_packages / "torch"),
@@ -162,7 +162,7 @@ def test_container_serves_searches_as_a_non_root_user(image, small_index, tmp_pa
     process = subprocess.Popen(
         ["buildah", "run", "--isolation", "chroot", "--volume", f"{small_index}:/data/index:ro",
          "--env", "WEB_CONCURRENCY=2", container, "--", *image.config["Entrypoint"], "--bind", bind],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     start = time.monotonic()
     try:
