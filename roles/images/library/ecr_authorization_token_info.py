@@ -16,8 +16,8 @@ module: ecr_authorization_token_info
 short_description: Registry credentials for an ECR registry, from an ECR authorization token
 description:
   - Returns the user name and password that C(docker login), C(buildah login) or C(skopeo login)
-    take for an ECR registry, as C(aws ecr get-login-password) does. The password is a secret:
-    set C(no_log) on the task.
+    take for an ECR registry, as C(aws ecr get-login-password) does. The password is a secret,
+    so set C(no_log) on the task.
 options:
   registry_id:
     description: The AWS account id of the registry; the caller's by default.

@@ -24,7 +24,7 @@ description:
     excluded from IMMUTABLE); otherwise the module fails, naming the tag, after recording the
     tags before it.
   - Used where the registry's data plane is not ECR's own, as in a rehearsal against an emulated
-    ECR: the layers live in another registry, ECR only records the manifest.
+    ECR, whose layers live in another registry while ECR only records the manifest.
 options:
   repository:
     description: The ECR repository name.
