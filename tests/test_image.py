@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS, ROOT, SAMPLE, free_port
+from tests.conftest import ARTIFACTS, ROOT, SAMPLE
+from webapp.benchmark import free_port
 from webapp.ingest import ingest
 from webapp.store.embedded import EmbeddedStore
 

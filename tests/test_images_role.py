@@ -22,7 +22,8 @@ import boto3
 import pytest
 import requests
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
+from webapp.benchmark import free_port
 
 VENV_BIN = Path(sys.executable).parent
 VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its layers
