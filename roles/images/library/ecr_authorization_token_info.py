@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """An ECR authorization token as registry credentials (ecr:GetAuthorizationToken)."""
 
 import base64

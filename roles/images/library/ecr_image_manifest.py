@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Record an image manifest in an ECR repository under tags, idempotently (ecr:PutImage)."""
 
 import contextlib
