@@ -7,6 +7,12 @@ import os
 
 from flask import Flask
 
+# A gunicorn worker once spun forever inside MKL's own memory manager (mkl_serv_allocate ->
+# mm_account_ptr_by_tid) during concurrent bfloat16 matrix products, every other search thread
+# waiting behind it. With this set, MKL takes its buffers from malloc instead; it must be set
+# before torch loads MKL, so here, where every entry point (gunicorn, flask, tests) starts.
+os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
+
 # Read from the environment as they are: JSON parsing would turn a password such as "123456" or
 # "true" into a number or a boolean.
 VERBATIM_SETTINGS = ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD")
