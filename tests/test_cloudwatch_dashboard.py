@@ -1,50 +1,73 @@
-"""The repository's cloudwatch_dashboard module (plugins/modules), run in-process against moto's
-CloudWatch: creation, idempotence, update with diff, check mode and deletion."""
+"""The repository's cloudwatch_dashboard module (plugins/modules), run as Ansible runs a module (its
+own process, arguments from a file) against moto's CloudWatch: creation, idempotence, update with
+diff, check mode and deletion. Ansible is kept out of the test process: importing its module
+utilities patches the interpreter in ways torch's compiler does not accept."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import boto3
 import pytest
-from ansible.module_utils.testing import patch_module_args
-from moto import mock_aws
+import requests
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+MODULE = ROOT / "plugins" / "modules" / "cloudwatch_dashboard.py"
 REGION = "ap-south-1"
 BODY = {"widgets": [{"type": "text", "x": 0, "y": 0, "width": 6, "height": 2, "properties": {"markdown": "v1"}}]}
 
 
 @pytest.fixture(scope="module")
-def module():
-    spec = importlib.util.spec_from_file_location(
-        "cloudwatch_dashboard", ROOT / "plugins/modules/cloudwatch_dashboard.py"
+def moto_url():
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "--host=127.0.0.1", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    loaded = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(loaded)
-    return loaded
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"{url}/moto-api/", timeout=2)
+            break
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline and server.poll() is None, "moto did not start"
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
 
 
 @pytest.fixture
-def cloudwatch(monkeypatch):
-    for variable in ("AWS_ENDPOINT_URL", "AWS_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("cloudwatch", region_name=REGION)
+def cloudwatch(moto_url):
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    return boto3.client(
+        "cloudwatch",
+        endpoint_url=moto_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 @pytest.fixture
-def run(module, capsys):
+def run(moto_url, tmp_path):
     def run(check_mode=False, diff=False, **args):
-        args = {"region": REGION, "_ansible_check_mode": check_mode, "_ansible_diff": diff, **args}
-        with patch_module_args(args), pytest.raises(SystemExit) as exit_:
-            module.main()
-        result = json.loads(capsys.readouterr().out)
-        assert exit_.value.code == (1 if result.get("failed") else 0)
+        connection = {"region": REGION, "endpoint_url": moto_url, "access_key": "testing", "secret_key": "testing"}
+        arguments = {**connection, "_ansible_check_mode": check_mode, "_ansible_diff": diff, **args}
+        (tmp_path / "args.json").write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
+        process = subprocess.run(
+            [sys.executable, str(MODULE), str(tmp_path / "args.json")], capture_output=True, text=True, timeout=120
+        )
+        result = json.loads(process.stdout)
+        assert process.returncode == (1 if result.get("failed") else 0), process.stderr
         return result
 
     return run
