@@ -241,14 +241,19 @@ def test_first_release(rehearsal, release):
         assert (
             repository["imageTagMutability"] == "IMMUTABLE" and repository["imageScanningConfiguration"]["scanOnPush"]
         )
-        assert (
-            "rulePriority" in aws("ecr").get_lifecycle_policy(repositoryName="finbert-rag/api")["lifecyclePolicyText"]
-        )
-        policy = json.loads(
-            aws("iam").get_role_policy(RoleName="finbert-rag-local-task-execution", PolicyName="read-release-secrets")[
-                "PolicyDocument"
-            ]
-        )
+        assert repository["encryptionConfiguration"]["encryptionType"] == "AES256"
+        lifecycle = json.loads(aws("ecr").get_lifecycle_policy(repositoryName="finbert-rag/api")["lifecyclePolicyText"])
+        assert lifecycle["rules"][-1]["selection"]["countNumber"] == 10  # inventories/local keeps the newest 10
+        statements = json.loads(aws("ecr").get_repository_policy(repositoryName="finbert-rag/api")["policyText"])
+        named_roles = {
+            "arn:aws:iam::123456789012:role/finbert-rag-local-task-execution",
+            "arn:aws:iam::123456789012:role/finbert-rag-release",
+        }
+        deny = next(s for s in statements["Statement"] if s["Effect"] == "Deny")
+        assert set(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == named_roles
+        policy = aws("iam").get_role_policy(
+            RoleName="finbert-rag-local-task-execution", PolicyName="read-release-secrets"
+        )["PolicyDocument"]
         arns = {secret["ARN"] for secret in aws("secretsmanager").list_secrets()["SecretList"]}
         assert (
             set(policy["Statement"][0]["Resource"]) == arns
@@ -320,7 +325,7 @@ def test_broken_release_is_rolled_back(rehearsal, release):
         "broken-release",
         "-erelease_version=v1.2.0",
         '-e{"ecs_deploy_extra_environment": {"FINNEWS_MODEL_CACHE_DIR": "/nonexistent/models"}}',
-        "-eservice_readiness_timeout=90",
+        "-eservice_readiness_timeout=120",
     )
     assert run.returncode != 0
     assert "ROLLED BACK: v1.2.0 failed to deploy" in run.messages(), run.failures()
