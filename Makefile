@@ -1,6 +1,7 @@
 # Bootstrap, run and test the financial-news search service on a fresh machine.
-#   make serve   the service on the sample corpus, at http://127.0.0.1:8000
-#   make test    the whole test suite
+#   make release-local   the whole release, rehearsed against emulated AWS on this machine
+#   make serve           the service on the sample corpus, at http://127.0.0.1:8000
+#   make test            the whole test suite
 #   make validate BASE_URL=... RELEASE=...   the release validation notebooks against a service
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -21,15 +22,17 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 IMAGE_PACKAGES := buildah skopeo debootstrap docker-registry
 # The version `make image` builds and labels: finbert-rag/api:$(IMAGE_VERSION).
 IMAGE_VERSION ?= dev
+# The rehearsal releases HEAD; one version per commit, so that a re-run is the same release.
+RELEASE_VERSION ?= v0.0.0-$(shell git rev-parse --short HEAD)
 
-.PHONY: help venv models index serve test lint system-deps image-deps image bench validate clean
+.PHONY: help venv models index serve release-local test lint system-deps image-deps image bench validate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 venv: $(VENV)/.installed ## Python environment: torch (CPU) first, then everything else
 
-$(VENV)/.installed: requirements.txt requirements-validation.txt requirements-dev.txt requirements-models.txt
+$(VENV)/.installed: requirements.txt requirements-validation.txt requirements-release.txt requirements-dev.txt requirements-models.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, alone: anything that depends on torch must find this CPU build installed.
@@ -50,6 +53,9 @@ index: $(INDEX)/CURRENT ## Ingest the sample corpus into the embedded store
 serve: index ## Run the service under gunicorn on the sample corpus
 	$(BIN)/gunicorn -c webapp/gunicorn_conf.py --bind $(HOST):$(PORT) webapp.wsgi:app
 
+release-local: index ## The whole release (release.yml), rehearsed against emulated AWS on this machine
+	$(BIN)/ansible-playbook release.yml -i inventories/local -e release_version=$(RELEASE_VERSION)
+
 image-deps: ## Debian packages the offline image build uses (buildah, ...), installed when missing
 	@dpkg -s $(IMAGE_PACKAGES) >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(IMAGE_PACKAGES); }
@@ -62,8 +68,8 @@ system-deps: image-deps ## Debian packages the tests use (Chromium, the image to
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 lint: venv ## ruff over the Python code
-	$(BIN)/ruff check webapp tests notebooks
-	$(BIN)/ruff format --check webapp tests notebooks
+	$(BIN)/ruff check webapp tests notebooks plugins roles
+	$(BIN)/ruff format --check webapp tests notebooks plugins roles
 
 test: models system-deps lint ## The whole test suite
 	$(BIN)/pytest
@@ -75,4 +81,4 @@ validate: venv ## Validation notebooks against BASE_URL for RELEASE (VALIDATE_AR
 	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) $(VALIDATE_ARGS)
 
 clean: ## Remove generated output (keeps the venv, the model cache and bench/)
-	rm -rf $(INDEX) reports test-artifacts .pytest_cache
+	rm -rf $(INDEX) instance/rehearsal reports test-artifacts .pytest_cache

@@ -1,0 +1,99 @@
+"""The release runbook's static checks: yamllint, ansible-lint (production profile), a syntax check
+against every inventory, the phases and their tags, and inventories that keep environments apart."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+INVENTORIES = ("production", "staging", "local")
+PHASES = (
+    "preflight",
+    "git",
+    "registry",
+    "secrets",
+    "iam",
+    "images",
+    "infrastructure",
+    "deploy",
+    "validate",
+    "monitoring",
+    "rollback",
+)
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+
+
+def test_yamllint():
+    result = run(str(BIN / "yamllint"), "--strict", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ansible_lint_production_profile():
+    result = run(str(BIN / "ansible-lint"), "--offline", "--profile=production", "--nocolor")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    # It linted the runbook, against the production profile.
+    assert "Profile 'production' was required, and it passed" in result.stderr, result.stderr[-2000:]
+    assert int(re.search(r"in (\d+) files processed", result.stderr).group(1)) >= 100
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_syntax(inventory):
+    result = run(str(BIN / "ansible-playbook"), "--syntax-check", "release.yml", "-i", f"inventories/{inventory}")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_phase_is_a_tagged_playbook_with_roles_that_declare_their_arguments():
+    imported = [step["ansible.builtin.import_playbook"] for step in yaml.safe_load((ROOT / "release.yml").read_text())]
+    assert imported == ["playbooks/rehearsal.yml"] + [f"playbooks/{phase}.yml" for phase in PHASES]
+    for phase in PHASES:
+        plays = yaml.safe_load((ROOT / "playbooks" / f"{phase}.yml").read_text())
+        assert all(phase in play["tags"] for play in plays), phase
+    for role in (ROOT / "roles").iterdir():
+        if role.name == "images":  # built on its own branch, with its own checks
+            continue
+        defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text()) or {}
+        specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
+        assert "main" in specs, role.name
+        # Every default is a declared argument, and the declaration states the same default.
+        declared = {name: option for spec in specs.values() for name, option in spec.get("options", {}).items()}
+        for name, value in defaults.items():
+            assert name in declared, f"{role.name}: {name} has a default but no argument spec"
+            if "default" in declared[name]:
+                assert declared[name]["default"] == value, f"{role.name}: {name} defaults differ"
+
+
+@pytest.mark.parametrize("inventory", ("production", "staging"))
+def test_aws_inventories_reach_aws_and_nothing_of_the_rehearsal(inventory):
+    result = run(str(BIN / "ansible-inventory"), "-i", f"inventories/{inventory}", "--list")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    assert "rehearsal" not in listing
+    variables = listing["_meta"]["hostvars"]["localhost"]
+    assert variables["aws_region"] == "ap-south-1" and variables["release_environment"] == inventory
+    assert not {"AWS_ENDPOINT_URL", "AWS_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(
+        variables["aws_environment"]
+    )
+    # Nothing the rehearsal works around leaks into the real environments.
+    assert not any(name.startswith("rehearsal_") for name in variables)
+    assert variables.get("load_balancer_drop_invalid_header_fields", True) is not None
+    assert variables.get("ecs_deploy_health_check_grace_period", 120) > 0
+
+
+def test_local_inventory_points_every_aws_call_at_loopback():
+    result = run(str(BIN / "ansible-inventory"), "-i", "inventories/local", "--host", "localhost")
+    assert result.returncode == 0, result.stderr
+    environment = json.loads(result.stdout)["aws_environment"]
+    assert environment["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert environment["AWS_ACCESS_KEY_ID"] == "testing"
