@@ -337,3 +337,31 @@ def test_both_backends_give_the_same_answers(make_app, sample_index, fake_elasti
             # float32 arithmetic on both sides, rounded to 6 decimals: at most one unit apart
             assert a.pop("score") == pytest.approx(b.pop("score"), abs=1.5e-6)
             assert a == b
+
+
+def test_api_tokens_guard_search_and_metrics_but_not_health(make_app, sample_index):
+    app = make_app(sample_index, API_TOKENS="first-token-123, second-token-456")
+    client = app.test_client()
+    body = {"query": "bank profits"}
+    refused = client.post("/search/cosine/embedding384d/", json=body)
+    assert refused.status_code == 401 and refused.get_json()["error"] == "unauthorized"
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    for header in ("Bearer wrong", "first-token-123", "Basic first-token-123", "Bearer first-token-12"):
+        assert (
+            client.post("/search/cosine/embedding384d/", json=body, headers={"Authorization": header}).status_code
+            == 401
+        )
+    for token in ("first-token-123", "second-token-456"):
+        ok = client.post("/search/cosine/embedding384d/", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer second-token-456"}).status_code == 200
+    for open_path in ("/health", "/health/ready", "/health/live", "/openapi.json", "/"):
+        assert client.get(open_path).status_code == 200, open_path
+    assert 'id="token"' in client.get("/").get_data(as_text=True)
+    assert "first-token-123" not in client.get("/").get_data(as_text=True)
+
+
+def test_without_api_tokens_nothing_asks_for_one(sample_client):
+    assert 'id="token"' not in sample_client.get("/").get_data(as_text=True)
+    assert sample_client.get("/metrics").status_code == 200

@@ -81,3 +81,32 @@ def test_errors_are_shown_plainly(browser, gunicorn_server):
     error = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "error")))
     assert "date_from is after date_to" in error.text
     assert browser.find_elements(By.CSS_SELECTOR, "#results .result") == []
+
+
+@pytest.fixture
+def token_server(make_app, sample_index):
+    """The app with API tokens, served by werkzeug in a thread (the page's behaviour is the point)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, make_app(sample_index, API_TOKENS="page-token-789"), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_the_page_asks_for_a_token_where_the_service_wants_one(browser, token_server):
+    browser.get(token_server + "/")
+    browser.find_element(By.ID, "query").send_keys("oil prices")
+    token = browser.find_element(By.ID, "token")
+    token.send_keys("not-the-token")
+    browser.find_element(By.ID, "submit").click()
+    error = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "error")))
+    assert "API token" in error.text
+    token.clear()
+    token.send_keys("page-token-789")
+    browser.find_element(By.ID, "submit").click()
+    WebDriverWait(browser, 30).until(ec.presence_of_all_elements_located((By.CSS_SELECTOR, "#results .result")))
+    assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None

@@ -15,7 +15,7 @@ os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
 
 # Read from the environment as they are: JSON parsing would turn a password such as "123456" or
 # "true" into a number or a boolean.
-VERBATIM_SETTINGS = ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD")
+VERBATIM_SETTINGS = ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "API_TOKENS")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -34,7 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from webapp import api, cli, errors, metrics, ui
+    from webapp import api, auth, cli, errors, metrics, ui
     from webapp.service import SearchService, process_registry
     from webapp.store import open_store
 
@@ -47,6 +47,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
 
     errors.register_error_handlers(app)
+    auth.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)

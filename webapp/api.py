@@ -98,6 +98,7 @@ def ready():
 # -- OpenAPI ------------------------------------------------------------------------------
 ERRORS = {
     "400": "Malformed JSON",
+    "401": "Missing or invalid API token (only where API tokens are configured)",
     "404": "Unknown embedding field",
     "409": "The index was built with other models than this service runs",
     "413": "Request body too large",
@@ -131,6 +132,8 @@ def openapi_document(version: str) -> dict:
             "post": {
                 "summary": f"Cosine k-NN search over {field}",
                 "operationId": f"search_{field}",
+                # A token is asked for only where the service is configured with API tokens.
+                "security": [{"apiToken": []}, {}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(SearchRequest)}}},
                 "responses": {
                     "200": _json(SearchResponse, "Ranked results"),
@@ -152,7 +155,10 @@ def openapi_document(version: str) -> dict:
         "openapi": "3.1.0",
         "info": {"title": "Financial news semantic search", "version": version},
         "paths": paths,
-        "components": {"schemas": schemas["$defs"]},
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {"apiToken": {"type": "http", "scheme": "bearer"}},
+        },
     }
 
 

@@ -17,6 +17,11 @@ QUERY_CACHE_SIZE = 4096
 APP_VERSION = "dev"
 # Requests larger than this are refused with 413 before they are parsed.
 MAX_CONTENT_LENGTH = 64 * 1024
+# Bearer tokens the search endpoints and /metrics accept, separated by commas or whitespace
+# (in ECS: a task-definition secret from Secrets Manager). Unset: no token is asked for. Health,
+# the OpenAPI document and the search page stay open (the page asks its user for a token).
+# Read verbatim, never logged.
+API_TOKENS = None
 
 # -- Elasticsearch: STORE_BACKEND = "elasticsearch" (webapp/store/elasticsearch.py) --------------
 # The cluster's URL, or a JSON list of node URLs ('["https://es1:9200", "https://es2:9200"]').

@@ -54,7 +54,10 @@ def _field_name(location: tuple) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.error, exc.message, exc.details)
+        response = error_response(exc.status, exc.error, exc.message, exc.details)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="finnews"'
+        return response
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError):

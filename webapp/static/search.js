@@ -6,6 +6,13 @@ const statusLine = document.getElementById("status");
 const errorBox = document.getElementById("error");
 const resultList = document.getElementById("results");
 const submitButton = document.getElementById("submit");
+const tokenInput = document.getElementById("token"); // present only where the service asks for one
+
+// The token lives for this browser tab only, never in the page's address or in storage that outlasts it.
+if (tokenInput) {
+  tokenInput.value = sessionStorage.getItem("finnews-token") || "";
+  tokenInput.addEventListener("change", () => sessionStorage.setItem("finnews-token", tokenInput.value));
+}
 
 function element(tag, attributes = {}, text = "") {
   const node = document.createElement(tag);
@@ -53,7 +60,10 @@ form.addEventListener("submit", async (event) => {
   try {
     const response = await fetch(`/search/cosine/${encodeURIComponent(data.get("field"))}/`, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: {
+        "Content-Type": "application/json",
+        ...(tokenInput ? { Authorization: `Bearer ${tokenInput.value}` } : {}),
+      },
       body: JSON.stringify(body),
     });
     const payload = await response.json().catch(() => null);
