@@ -34,8 +34,6 @@ SERVICE = "finbert-rag-api"
 BIN = Path(sys.executable).parent
 # Phases that must change nothing on a second run with nothing changed.
 STEADY_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring")
-# Phases built on other branches: run when their code is in this tree.
-PENDING = {"images": ROOT / "roles" / "images", "validate": ROOT / "notebooks" / "validate.py"}
 
 
 class Run:
@@ -122,10 +120,8 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
 @pytest.fixture(scope="module")
 def release(rehearsal):
     def release(name: str, *args: str, timeout: int = 1200) -> Run:
-        skip = [phase for phase, path in PENDING.items() if not path.exists()]
         command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/local"]
         command += [f"-e{key}={value}" for key, value in rehearsal.ports.items()]
-        command += [f"--skip-tags={','.join(skip)}"] if skip else []
         command += list(args)
         env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORCE_COLOR": "0"}
         started = time.monotonic()
@@ -136,8 +132,6 @@ def release(rehearsal):
         with (rehearsal.logs / "timings.txt").open("a") as timings:
             timings.write(f"{name}: {run.seconds:.0f} s, exit {run.returncode}, changed {run.changed_by_play()}\n")
         print(f"\n{name}: {run.seconds:.0f} s, exit {run.returncode}, changed by phase {run.changed_by_play()}")
-        if skip:
-            print(f"{name}: phases not on this branch yet, skipped: {skip}")
         return run
 
     return release
