@@ -3,6 +3,7 @@ against every inventory, the phases and their tags, and inventories that keep en
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -46,6 +47,44 @@ def test_ansible_lint_production_profile():
     # It linted the runbook, against the production profile.
     assert "Profile 'production' was required, and it passed" in result.stderr, result.stderr[-2000:]
     assert int(re.search(r"in (\d+) files processed", result.stderr).group(1)) >= 100
+    # It passes a module whose documentation is not YAML, printing only an [ERROR].
+    assert "[ERROR]" not in result.stdout + result.stderr, result.stderr[-3000:]
+
+
+MODULES = sorted([*ROOT.glob("plugins/modules/*.py"), *ROOT.glob("roles/*/library/*.py")])
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda path: path.stem)
+def test_module_documentation_matches_its_arguments(module):
+    """Each of our modules documents exactly the options it accepts (what ansible-doc shows)."""
+    result = run(str(BIN / "ansible-doc"), "--json", "-t", "module", "-M", str(module.parent), module.stem)
+    assert result.returncode == 0, result.stderr
+    documented = json.loads(result.stdout)[module.stem]["doc"]["options"]
+    assert set(documented) - AWS_COMMON_OPTIONS == set(argument_spec(module))
+
+
+# The connection options every AnsibleAWSModule adds to its own (the amazon.aws doc fragments).
+AWS_COMMON_OPTIONS = {
+    "access_key",
+    "secret_key",
+    "session_token",
+    "profile",
+    "endpoint_url",
+    "region",
+    "validate_certs",
+    "aws_ca_bundle",
+    "aws_config",
+    "debug_botocore_endpoint_logs",
+}
+
+
+def argument_spec(module: Path) -> dict:
+    """The literal argument_spec the module is constructed with (read, not imported: importing
+    Ansible's module utilities here would patch this test process)."""
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.keyword) and node.arg == "argument_spec":
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{module} constructs no module with a literal argument_spec")
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
