@@ -12,7 +12,9 @@ failed checks are named); 2 usage error, or the service cannot be reached.
 
 The kernel is this Python's (the `python3` kernelspec that ipykernel installs into this
 environment). A token for a service behind an authenticating proxy is read from the
-environment variable FINNEWS_VALIDATION_TOKEN and sent as a bearer token; it is never a notebook
+environment variable FINNEWS_VALIDATION_TOKEN (or, with --token-stdin, from standard input, which
+keeps it out of process listings and of Ansible's verbose output) and sent as a bearer token; it
+is never a notebook
 parameter, so it cannot be written into a report, and every executed notebook is searched for it
 (and redacted, failing the run) before anything is published.
 """
@@ -353,6 +355,11 @@ def parser(declared: dict[str, Parameter]) -> argparse.ArgumentParser:
         default=[],
         help="override a notebook parameter (a threshold, a request count); repeatable",
     )
+    result.add_argument(
+        "--token-stdin",
+        action="store_true",
+        help=f"read the bearer token from standard input (its first line) instead of ${TOKEN_ENV}",
+    )
     return result
 
 
@@ -362,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # nbconvert: "alternative text is missing" per plot
     declared = notebook_parameters()
     arguments = parser(declared).parse_args(argv)
+    if arguments.token_stdin:
+        # The notebooks' kernels inherit the environment: that is how the token reaches them.
+        os.environ[TOKEN_ENV] = sys.stdin.readline().strip()
     try:
         if not RELEASE_ID.fullmatch(arguments.release):
             raise UsageError(f"--release {arguments.release!r}: use letters, digits, '.', '_' and '-' only")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -110,6 +111,74 @@ def sample_client(make_app, sample_index, sample_backend):
     return make_app(sample_index, **sample_backend).test_client()
 
 
+def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: float) -> float:
+    """Wait for `url` to answer 200; fail with the end of `log` if the process exits or time runs out.
+    Returns the seconds waited."""
+    start = time.monotonic()
+    while True:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - start
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() - start > timeout:
+            process.kill()
+            pytest.fail(f"{url} did not answer 200: {log.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
+# Fake credentials for moto, the AWS that tests run against.
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "ap-south-1"}
+
+
+@pytest.fixture(scope="module")
+def moto_url(tmp_path_factory):
+    """A moto server on loopback standing in for AWS, one for each test module that asks."""
+    url = f"http://127.0.0.1:{free_port()}"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    process = subprocess.Popen(
+        [Path(sys.executable).parent / "moto_server", "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **AWS_ENV},
+    )  # fmt: skip
+    wait_until_ready(f"{url}/moto-api/", process, log, timeout=60)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def aws_client(service: str, moto_url: str):
+    """A boto3 client of moto with state wiped (each test starts from an empty account)."""
+    import boto3
+
+    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
+    return boto3.client(
+        service, endpoint_url=moto_url, region_name=AWS_ENV["AWS_REGION"],
+        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )  # fmt: skip
+
+
+def ansible_module_runner(module: Path, moto_url: str, folder: Path):
+    """Run one of our Ansible modules as Ansible does (its own process, arguments from a file)
+    against moto; returns its result. Ansible stays out of the test process: importing its module
+    utilities patches the interpreter in ways torch's compiler does not accept."""
+
+    def run(check_mode: bool = False, diff: bool = False, **args) -> dict:
+        connection = {
+            "region": AWS_ENV["AWS_REGION"], "endpoint_url": moto_url,
+            "access_key": AWS_ENV["AWS_ACCESS_KEY_ID"], "secret_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        }  # fmt: skip
+        arguments = {**connection, "_ansible_check_mode": check_mode, "_ansible_diff": diff, **args}
+        (folder / "args.json").write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
+        process = subprocess.run(
+            [sys.executable, str(module), str(folder / "args.json")], capture_output=True, text=True, timeout=120
+        )
+        result = json.loads(process.stdout)
+        assert process.returncode == (1 if result.get("failed") else 0), process.stderr
+        return result
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
     """The service under gunicorn (two workers) on a copy of the sample index; yields its URL."""
@@ -144,17 +213,7 @@ def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn did not become ready; log: {Path(log.name).read_text()[-3000:]}")
-        time.sleep(0.5)
+    wait_until_ready(f"{url}/health/ready", process, Path(log.name), timeout=120)
     yield type("Server", (), {"url": url, "index": index, "process": process, "log": Path(log.name)})
     process.terminate()
     process.wait(timeout=30)

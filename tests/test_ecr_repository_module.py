@@ -1,29 +1,20 @@
-"""The repository's ecr_repository module (plugins/modules), run as Ansible runs a module (its own
-process, arguments from a file) against moto's ECR: creation with every setting, idempotence,
+"""The repository's ecr_repository module (plugins/modules), run as Ansible runs a module against
+moto's ECR: creation with every setting, idempotence,
 policies compared as documents, check mode, updates, a refused encryption change, deletion, and
 the point of IMMUTABLE_WITH_EXCLUSION: a version tag cannot be pushed twice while prod and latest
-move with each release. Ansible is kept out of the test process: importing its module utilities
-patches the interpreter in ways torch's compiler does not accept."""
+move with each release."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-import boto3
 import pytest
-import requests
 from botocore.exceptions import ClientError
 
-from tests.conftest import free_port
+from tests.conftest import ROOT, ansible_module_runner, aws_client
 
-ROOT = Path(__file__).resolve().parents[1]
 MODULE = ROOT / "plugins" / "modules" / "ecr_repository.py"
-REGION = "ap-south-1"
 NAME = "finbert-rag/api"
 LIFECYCLE = {
     "rules": [
@@ -68,50 +59,14 @@ EVERY_SETTING = {
 }
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "--host=127.0.0.1", f"--port={port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{url}/moto-api/", timeout=2)
-            break
-        except requests.ConnectionError:
-            assert time.monotonic() < deadline and server.poll() is None, "moto did not start"
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
-
-
 @pytest.fixture
 def ecr(moto_url):
-    requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    return boto3.client(
-        "ecr", endpoint_url=moto_url, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    return aws_client("ecr", moto_url)
 
 
 @pytest.fixture
 def run(moto_url, tmp_path):
-    def run(check_mode=False, diff=False, **args):
-        connection = {"region": REGION, "endpoint_url": moto_url, "access_key": "testing", "secret_key": "testing"}
-        arguments = {**connection, "_ansible_check_mode": check_mode, "_ansible_diff": diff, **args}
-        (tmp_path / "args.json").write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
-        process = subprocess.run(
-            [sys.executable, str(MODULE), str(tmp_path / "args.json")], capture_output=True, text=True, timeout=120
-        )
-        result = json.loads(process.stdout)
-        assert process.returncode == (1 if result.get("failed") else 0), process.stderr
-        return result
-
-    return run
+    return ansible_module_runner(MODULE, moto_url, tmp_path)
 
 
 def described(ecr, name=NAME):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS, ROOT, SAMPLE
+from tests.conftest import ARTIFACTS, ROOT, SAMPLE, wait_until_ready
 from webapp.benchmark import free_port
 from webapp.ingest import ingest
 from webapp.store.embedded import EmbeddedStore
@@ -167,18 +167,8 @@ def test_container_serves_searches_as_a_non_root_user(image, small_index, tmp_pa
          "--env", "WEB_CONCURRENCY=2", container, "--", *image.config["Entrypoint"], "--bind", bind],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    start = time.monotonic()
     try:
-        while True:
-            try:
-                if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() - start > 240:
-                pytest.fail(f"the container did not become ready: {Path(log.name).read_text()[-3000:]}")
-            time.sleep(0.5)
-        ready_seconds = time.monotonic() - start
+        ready_seconds = wait_until_ready(f"{url}/health/ready", process, Path(log.name), timeout=240)
         health = requests.get(f"{url}/health", timeout=10).json()
         assert health["version"] == VERSION and health["store"]["documents"] == 30
         assert health["model_cache"]["path"] == "/opt/finnews/models"

@@ -18,11 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 import pytest
-import requests
 
-from tests.conftest import ROOT
+from tests.conftest import AWS_ENV, ROOT, aws_client, wait_until_ready
 from webapp.benchmark import free_port
 
 VENV_BIN = Path(sys.executable).parent
@@ -30,7 +28,6 @@ VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its
 REPOSITORY = "finbert-rag/api"
 # Run alone, the first run builds the image from scratch: minutes on 2 cores.
 pytestmark = pytest.mark.timeout(1800)
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "ap-south-1"}
 PLAYBOOK = """
 - name: Build and push the release images
   hosts: localhost
@@ -49,20 +46,6 @@ PLAYBOOK = """
 """
 
 
-def wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"{url} did not answer: {log.read_text()[-2000:]}")
-        time.sleep(0.3)
-
-
 @pytest.fixture(scope="module")
 def oci_registry(tmp_path_factory):
     """A docker-registry on loopback, plain HTTP, no auth, as the rehearsal starts one."""
@@ -77,23 +60,8 @@ def oci_registry(tmp_path_factory):
     process = subprocess.Popen(
         ["docker-registry", "serve", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT
     )
-    wait_for(f"http://{address}/v2/", process, log)
+    wait_until_ready(f"http://{address}/v2/", process, log, timeout=60)
     yield address
-    process.terminate()
-    process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def moto_url(tmp_path_factory):
-    """A moto server on loopback, standing in for AWS."""
-    url = f"http://127.0.0.1:{free_port()}"
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    process = subprocess.Popen(
-        [VENV_BIN / "moto_server", "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **AWS_ENV},
-    )  # fmt: skip
-    wait_for(f"{url}/moto-api/", process, log)
-    yield url
     process.terminate()
     process.wait(timeout=30)
 
@@ -101,10 +69,7 @@ def moto_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ecr(moto_url):
     """The release's ECR repository: version tags immutable, prod and latest free to follow releases."""
-    client = boto3.client(
-        "ecr", endpoint_url=moto_url, region_name=AWS_ENV["AWS_REGION"],
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )  # fmt: skip
+    client = aws_client("ecr", moto_url)
     client.create_repository(
         repositoryName=REPOSITORY,
         imageTagMutability="IMMUTABLE_WITH_EXCLUSION",

@@ -232,9 +232,10 @@ def test_first_release(rehearsal, release):
     with emulated_aws(rehearsal) as aws:
         assert service_revision(aws) == f"{FAMILY}:1"
         repository = aws("ecr").describe_repositories(repositoryNames=["finbert-rag/api"])["repositories"][0]
-        assert (
-            repository["imageTagMutability"] == "IMMUTABLE" and repository["imageScanningConfiguration"]["scanOnPush"]
-        )
+        assert repository["imageScanningConfiguration"]["scanOnPush"]
+        # Version tags never move; the tags that follow releases do.
+        assert repository["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+        assert {f["filter"] for f in repository["imageTagMutabilityExclusionFilters"]} == {"prod", "latest"}
         assert repository["encryptionConfiguration"]["encryptionType"] == "AES256"
         lifecycle = json.loads(aws("ecr").get_lifecycle_policy(repositoryName="finbert-rag/api")["lifecyclePolicyText"])
         assert lifecycle["rules"][-1]["selection"]["countNumber"] == 10  # inventories/local keeps the newest 10

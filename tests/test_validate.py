@@ -9,6 +9,7 @@ with one threshold set out of reach: it must fail, naming that check and no othe
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import math
 import os
@@ -141,7 +142,8 @@ def test_unreachable_service_exits_2(tmp_path, capsys):
     assert f"cannot reach the service at {url}" in capsys.readouterr().err
 
 
-def test_a_refused_token_is_a_usage_error(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("given_by", ["environment", "stdin"])
+def test_a_refused_token_is_a_usage_error(tmp_path, capsys, monkeypatch, given_by):
     seen = []
 
     class Refusing(http.server.BaseHTTPRequestHandler):
@@ -155,10 +157,17 @@ def test_a_refused_token_is_a_usage_error(tmp_path, capsys, monkeypatch):
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Refusing)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    options = []
+    if given_by == "environment":
+        monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    else:
+        # As the runbook's validate phase gives it; it wins over the environment.
+        monkeypatch.setenv(TOKEN_ENV, "another-token")
+        monkeypatch.setattr(sys, "stdin", io.StringIO(f"{TOKEN}\n"))
+        options = ["--token-stdin"]
     try:
         url = f"http://127.0.0.1:{server.server_port}"
-        assert validate.main(["--base-url", url, "--release", "r1", "--reports-dir", str(tmp_path)]) == 2
+        assert validate.main(["--base-url", url, "--release", "r1", "--reports-dir", str(tmp_path), *options]) == 2
     finally:
         server.shutdown()
     assert seen == [f"Bearer {TOKEN}"]

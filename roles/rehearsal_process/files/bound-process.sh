@@ -7,8 +7,8 @@
 #   bound-process.sh start PIDFILE OWNER_PID LOGFILE COMMAND [ARG...]
 #   bound-process.sh stop PIDFILE
 #
-# PIDFILE holds the pid of a small supervisor that leads its own session (process group): it
-# runs COMMAND, waits for COMMAND or OWNER_PID to end, then stops COMMAND.
+# PIDFILE holds "SUPERVISOR_PID OWNER_PID": the supervisor leads its own session (process
+# group), runs COMMAND, waits for COMMAND or OWNER_PID to end, then stops COMMAND.
 set -euo pipefail
 
 action=$1 pidfile=$2
@@ -16,10 +16,21 @@ shift 2
 
 running() {
   [[ -s $pidfile ]] || return 1
-  local pid
-  pid=$(<"$pidfile")
+  read -r pid pid_owner <"$pidfile"
   # A pid from a pidfile may have been reused by another program: check it is our supervisor.
   [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q 'bound-process-supervisor'
+}
+
+# Stop the supervisor in $pid and wait for it; then whatever is left of its session goes too.
+terminate() {
+  kill -TERM "$pid" 2>/dev/null || true
+  # gunicorn drains its workers for up to 30 s (graceful_timeout).
+  for _ in $(seq 80); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  rm -f "$pidfile"
 }
 
 case $action in
@@ -27,8 +38,17 @@ start)
   owner=$1 log=$2
   shift 2
   if running; then
-    echo "already running (pid $(<"$pidfile"))"
-    exit 0
+    if [[ $pid_owner == "$owner" ]]; then
+      echo "already running (pid $pid)"
+      exit 0
+    fi
+    if kill -0 "$pid_owner" 2>/dev/null; then
+      echo "another run (pid $pid_owner) holds $pidfile: let it finish first" >&2
+      exit 1
+    fi
+    # Left by a run that has just ended: its supervisor is still stopping the process, which
+    # would soon vanish under this run.
+    terminate
   fi
   OWNER=$owner setsid bash -c '
     "$@" &
@@ -40,7 +60,7 @@ start)
     kill -TERM "$child" "$watcher" 2>/dev/null || true
     wait "$child"
   ' bound-process-supervisor "$@" >>"$log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  echo "$! $owner" >"$pidfile"
   echo "started (pid $!)"
   ;;
 stop)
@@ -49,16 +69,7 @@ stop)
     echo "not running"
     exit 0
   fi
-  pid=$(<"$pidfile")
-  kill -TERM "$pid"
-  # gunicorn drains its workers for up to 30 s (graceful_timeout).
-  for _ in $(seq 80); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  # Whatever is left of the session (a hung process, orphaned workers) goes too.
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  rm -f "$pidfile"
+  terminate
   echo "stopped"
   ;;
 *)
