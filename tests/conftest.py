@@ -17,7 +17,7 @@ import requests
 
 from tests.fake_elasticsearch import FakeElasticsearch
 from webapp import create_app
-from webapp.benchmark import free_port
+from webapp.benchmark import free_port, start_server
 from webapp.embedding import FIELD_DIMS
 from webapp.ingest import ingest
 from webapp.modelcache import EMBEDDING_MODELS
@@ -181,42 +181,22 @@ def ansible_module_runner(module: Path, moto_url: str, folder: Path):
 
 @pytest.fixture(scope="session")
 def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
-    """The service under gunicorn (two workers) on a copy of the sample index; yields its URL."""
+    """The service under gunicorn (two workers) on a copy of the sample index; yields it, with
+    the index it serves."""
     import shutil
 
     index = tmp_path_factory.mktemp("served") / "index"
     shutil.copytree(sample_index, index)
-    port = free_port()
-    env = {
-        **os.environ,
+    settings = {
         "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
         "FINNEWS_STORE_PATH": str(index),
         "FINNEWS_APP_VERSION": "test-1.2.3",
-        "WEB_CONCURRENCY": "2",
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (tmp_path_factory.mktemp("gunicorn") / "gunicorn.log").open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "webapp/gunicorn_conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "webapp.wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(f"{url}/health/ready", process, Path(log.name), timeout=120)
-    yield type("Server", (), {"url": url, "index": index, "process": process, "log": Path(log.name)})
-    process.terminate()
-    process.wait(timeout=30)
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    server = start_server(settings, free_port(), workers=2, log=log, timeout=120)
+    server.index = index
+    yield server
+    server.stop()
 
 
 def random_documents(n: int, seed: int = 0, start: int = 0, **overrides) -> tuple[list[dict], dict[str, np.ndarray]]:

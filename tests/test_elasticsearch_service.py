@@ -5,9 +5,6 @@ recovery (in-process and under gunicorn), and the compose file for a real local 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import requests
 import yaml
 
 import webapp.config
-from tests.conftest import ROOT, es_config, free_port
+from tests.conftest import ROOT, es_config, free_port, start_server
 from tests.fake_elasticsearch import FakeElasticsearch
 from tests.test_ingest import record, write_jsonl
 from tests.test_store_elasticsearch import store_config
@@ -196,46 +193,17 @@ def gunicorn_on_elasticsearch(model_cache_dir, registry, tmp_path):
     store.put_template(registry.index_meta(), 1, 0)
     store.create_index(store.next_index_name(), with_alias=True)
     ingest([write_jsonl(tmp_path / "n.jsonl", [record(i) for i in range(8)])], registry, store, progress=False)
-    port = free_port()
-    env = {
-        **os.environ,
+    settings = {
         "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
         "FINNEWS_STORE_BACKEND": "elasticsearch",
         "FINNEWS_ES_HOSTS": fake.url,
         "FINNEWS_ES_INDEX": "news",
         "FINNEWS_ES_API_KEY": secret,
         "FINNEWS_ES_REQUEST_TIMEOUT": "2",
-        "WEB_CONCURRENCY": "2",
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "webapp/gunicorn_conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "webapp.wsgi:app",
-            ],  # fmt: skip
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while not _ready(url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"gunicorn did not become ready; log: {log_path.read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url, fake, log_path, secret, process
-    process.terminate()
-    process.wait(timeout=30)
+    server = start_server(settings, free_port(), workers=2, log=tmp_path / "gunicorn.log", timeout=120)
+    yield server.url, fake, server.log, secret, server.process
+    server.stop()
     fake.stop()
 
 

@@ -73,22 +73,19 @@ class Server:
             self.process.kill()
 
 
-def start_server(index: Path, model_cache: Path, port: int, workers: int, log: Path, timeout: float = 300) -> Server:
-    env = {
-        **os.environ,
-        "FINNEWS_STORE_PATH": str(index),
-        "FINNEWS_MODEL_CACHE_DIR": str(model_cache),
-        "WEB_CONCURRENCY": str(workers),
-    }
+def start_server(settings: dict[str, str], port: int, workers: int, log: Path, timeout: float = 300) -> Server:
+    """gunicorn with the service's own config on 127.0.0.1:`port`, `settings` (FINNEWS_*) added to
+    this environment; returns once /health/ready answers 200 (models loaded, store open)."""
+    env = {**os.environ, **settings, "WEB_CONCURRENCY": str(workers)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     root = Path(__file__).resolve().parents[1]
     started = time.perf_counter()
-    handle = log.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "webapp/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}",
-         "--access-logfile", "/dev/null", "webapp.wsgi:app"],
-        cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "webapp/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}",
+             "--access-logfile", "/dev/null", "webapp.wsgi:app"],
+            cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
@@ -98,7 +95,7 @@ def start_server(index: Path, model_cache: Path, port: int, workers: int, log: P
             pass
         if process.poll() is not None or time.perf_counter() - started > timeout:
             process.kill()
-            raise RuntimeError(f"gunicorn did not become ready; see {log}")
+            raise RuntimeError(f"gunicorn did not become ready: {log.read_text()[-3000:]}")
         time.sleep(0.05)
 
 
@@ -203,7 +200,9 @@ def run(
     echo=print,
 ) -> dict:
     pool = QueryPool(queries)
-    server = start_server(index, model_cache, port, workers, log)
+    server = start_server(
+        {"FINNEWS_STORE_PATH": str(index), "FINNEWS_MODEL_CACHE_DIR": str(model_cache)}, port, workers, log
+    )
     try:
         health = requests.get(f"{server.url}/health", timeout=10).json()
         echo(
