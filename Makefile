@@ -1,6 +1,7 @@
 # Bootstrap, run and test the financial-news search service on a fresh machine.
 #   make release-local   the whole release, rehearsed against emulated AWS on this machine
 #   make serve           the service on the sample corpus, at http://127.0.0.1:8000
+#   make check           the fast lane: lint and the quick tests
 #   make test            the whole test suite
 #   make validate BASE_URL=... RELEASE=...   the release validation notebooks against a service
 SHELL := /bin/bash
@@ -25,7 +26,7 @@ IMAGE_VERSION ?= dev
 # The rehearsal releases HEAD; one version per commit, so that a re-run is the same release.
 RELEASE_VERSION ?= v0.0.0-$(shell git rev-parse --short HEAD)
 
-.PHONY: help venv models index serve release-local test lint system-deps image-deps image bench validate clean
+.PHONY: help venv models index serve release-local check test lint system-deps image-deps image bench validate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -68,17 +69,20 @@ system-deps: image-deps ## Debian packages the tests use (Chromium, the image to
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 lint: venv ## ruff over the Python code
-	$(BIN)/ruff check webapp tests notebooks plugins roles
-	$(BIN)/ruff format --check webapp tests notebooks plugins roles
+	$(BIN)/ruff check webapp tools tests notebooks plugins roles
+	$(BIN)/ruff format --check webapp tools tests notebooks plugins roles
+
+check: models lint ## The fast lane for daily work: lint, then every test not marked rehearsal, image, browser or slow
+	$(BIN)/pytest -m "not (rehearsal or image or browser or slow)"
 
 test: models system-deps lint ## The whole test suite
 	$(BIN)/pytest
 
 bench: models ## Load benchmark under gunicorn on a generated 100,000-document corpus (kept in bench/)
-	$(FLASK) benchmark
+	$(BIN)/python -m tools benchmark
 
 validate: venv ## Validation notebooks against BASE_URL for RELEASE (VALIDATE_ARGS='--set NAME=VALUE')
 	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) $(VALIDATE_ARGS)
 
 clean: ## Remove generated output (keeps the venv, the model cache and bench/)
-	rm -rf $(INDEX) instance/rehearsal reports test-artifacts .pytest_cache
+	rm -rf $(INDEX) instance/rehearsal instance/test-cache reports test-artifacts .pytest_cache

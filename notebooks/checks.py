@@ -125,6 +125,19 @@ class Checks:
             )
 
 
+def require_every_field(parameter: str, values: dict) -> None:
+    """A per-field parameter must name every search field, and only those: a field without a
+    threshold would go unchecked."""
+    from webapp.fields import FIELD_NAMES
+
+    missing, unknown = set(FIELD_NAMES) - set(values), set(values) - set(FIELD_NAMES)
+    if missing or unknown:
+        raise ValueError(
+            f"{parameter} must give a value for each of {', '.join(FIELD_NAMES)}"
+            f" (missing: {', '.join(sorted(missing)) or 'none'}; unknown: {', '.join(sorted(unknown)) or 'none'})"
+        )
+
+
 def recorded_checks(notebook: nbformat.NotebookNode) -> list[Check] | None:
     """The checks an executed notebook recorded, or None when it stopped before recording them."""
     for cell in reversed(notebook.cells):

@@ -66,6 +66,17 @@ class UsageError(Exception):
     """Bad options or an unusable environment (exit status 2)."""
 
 
+# The annotations a notebook parameter may have, and the type a --set value is checked against.
+PARAMETER_TYPES: dict[str, object] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "list[str]": list[str],
+    "dict[str, float]": dict[str, float],
+}
+
+
 # -- notebook parameters --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Parameter:
@@ -79,9 +90,7 @@ class Parameter:
         """A --set value, checked against the parameter's annotation (JSON for non-strings)."""
         if self.annotation == "str":
             return text
-        types = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict}
-        # The annotation comes from our own notebooks' parameters cell, e.g. "list[str]".
-        adapter = TypeAdapter(eval(self.annotation, {"__builtins__": {}}, types))
+        adapter = TypeAdapter(PARAMETER_TYPES[self.annotation])
         try:
             return adapter.validate_json(text)
         except ValidationError as exc:
@@ -95,6 +104,11 @@ def notebook_parameters() -> dict[str, Parameter]:
     found: dict[str, Parameter] = {}
     for notebook in NOTEBOOKS:
         for name, spec in papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{notebook}.ipynb")).items():
+            if spec["inferred_type_name"] not in PARAMETER_TYPES:
+                raise UsageError(
+                    f"{notebook}.ipynb: parameter {name} is annotated {spec['inferred_type_name']!r}; "
+                    f"use one of {', '.join(PARAMETER_TYPES)}"
+                )
             known = found.get(name)
             found[name] = Parameter(
                 name,

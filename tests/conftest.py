@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,13 +19,15 @@ import pytest
 import requests
 
 from tests.fake_elasticsearch import FakeElasticsearch
-from webapp import create_app
-from webapp.benchmark import free_port, start_server
-from webapp.embedding import FIELD_DIMS
+from tools.benchmark import free_port, start_server
+from webapp import SEARCH_SERVICE, create_app
+from webapp.fields import EMBEDDING_MODELS, FIELD_DIMS
 from webapp.ingest import ingest
-from webapp.modelcache import EMBEDDING_MODELS
 from webapp.service import process_registry
 from webapp.store.embedded import EmbeddedStore
+
+# Nothing in the tests may reach the model hub: a lookup fails at once instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "news_sample.jsonl"
@@ -46,12 +51,55 @@ def registry(model_cache_dir):
     return registry
 
 
+# What an index of the sample corpus is made from: the corpus, and the code below the service
+# that turns records into stored documents and vectors (the models are in the key separately).
+INDEX_INPUTS = (
+    "data/news_sample.jsonl",
+    "webapp/fields.py",
+    "webapp/schemas.py",
+    "webapp/embedding.py",
+    "webapp/sentiment.py",
+    "webapp/modelcache.py",
+    "webapp/ingest.py",
+    "webapp/store",
+)
+SAMPLE_INDEX_CACHE = ROOT / "instance" / "test-cache"
+
+
+def sample_index_key(registry) -> str:
+    """Changes whenever the sample index would come out differently: its inputs' bytes, the
+    models' identities and the precision this CPU runs them at."""
+    digest = hashlib.sha256(json.dumps([registry.index_meta(), registry.precision]).encode())
+    for name in INDEX_INPUTS:
+        path = ROOT / name
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory, registry) -> Path:
-    """The sample corpus, ingested once for the whole session (read-only for tests)."""
-    path = tmp_path_factory.mktemp("sample-index")
-    report = ingest([SAMPLE], registry, EmbeddedStore(path), progress=False)
-    assert not report.rejected, report.rejected[:3]
+    """The sample corpus, ingested once for the whole session (read-only for tests).
+
+    Embedding 1,200 documents takes minutes on two cores, so the index is kept in
+    instance/test-cache under a key of everything it is made from (sample_index_key), and a
+    copy of it is what the tests get: a later session with the same inputs reuses it, and any
+    change to them builds a new one.
+    """
+    cached = SAMPLE_INDEX_CACHE / f"sample-index-{sample_index_key(registry)}"
+    if not (cached / "CURRENT").is_file():
+        SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=SAMPLE_INDEX_CACHE))
+        try:
+            report = ingest([SAMPLE], registry, EmbeddedStore(staging), progress=False)
+            assert not report.rejected, report.rejected[:3]
+            for stale in SAMPLE_INDEX_CACHE.glob("sample-index-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            staging.rename(cached)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    path = tmp_path_factory.mktemp("sample") / "index"
+    shutil.copytree(cached, path)
     return path
 
 
@@ -59,7 +107,7 @@ def sample_index(tmp_path_factory, registry) -> Path:
 def make_app(model_cache_dir):
     def factory(store_path: Path, **config):
         app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), "STORE_PATH": str(store_path), **config})
-        app.extensions["search_service"].registry.wait_until_loaded()
+        app.extensions[SEARCH_SERVICE].registry.wait_until_loaded()
         return app
 
     return factory
@@ -93,7 +141,7 @@ def es_sample_index(fake_elasticsearch, sample_index, registry, model_cache_dir)
     generation = EmbeddedStore(sample_index).generation()
     documents = [generation.document(row) for row in range(generation.size)]
     vectors = {field: np.asarray(generation.vectors[field]) for field in FIELD_DIMS}
-    assert app.extensions["search_service"].store.upsert(documents, vectors, registry.index_meta()) == []
+    assert app.extensions[SEARCH_SERVICE].store.upsert(documents, vectors, registry.index_meta()) == []
     return alias
 
 
@@ -183,8 +231,6 @@ def ansible_module_runner(module: Path, moto_url: str, folder: Path):
 def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
     """The service under gunicorn (two workers) on a copy of the sample index; yields it, with
     the index it serves."""
-    import shutil
-
     index = tmp_path_factory.mktemp("served") / "index"
     shutil.copytree(sample_index, index)
     settings = {

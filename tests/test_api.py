@@ -13,9 +13,10 @@ import jsonschema
 import pytest
 
 from tests.conftest import JUDGEMENTS, es_config
-from webapp.schemas import EMBEDDING_FIELDS
+from webapp import SETTINGS
+from webapp.fields import FIELD_NAMES
 
-FIELDS = list(EMBEDDING_FIELDS)
+FIELDS = list(FIELD_NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +203,7 @@ def test_health_reports_store_and_model_cache(sample_client):
     assert response.status_code == 200
     health = response.get_json()
     assert health["status"] == "ok" and health["version"] == "dev"
-    assert health["store"] == STORE_HEALTH[sample_client.application.config["STORE_BACKEND"]]
+    assert health["store"] == STORE_HEALTH[sample_client.application.extensions[SETTINGS].store_backend]
     cache = health["model_cache"]
     assert {"all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(cache["cached_models"])
     assert cache["loaded_models"] == ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "loughran-mcdonald"]
@@ -214,7 +215,7 @@ def test_health_reports_store_and_model_cache(sample_client):
 
 def test_not_ready_until_models_are_loaded(tmp_path, model_cache_dir, sample_index):
     """A fresh process (its own cache path, so its own registry) answers 503 while loading."""
-    from webapp import create_app
+    from webapp import SEARCH_SERVICE, create_app
 
     cache = tmp_path / "models"
     cache.mkdir()
@@ -222,7 +223,7 @@ def test_not_ready_until_models_are_loaded(tmp_path, model_cache_dir, sample_ind
         (cache / name).symlink_to(model_cache_dir / name)
     app = create_app({"MODEL_CACHE_DIR": str(cache), "STORE_PATH": str(sample_index)})
     client = app.test_client()
-    registry = app.extensions["search_service"].registry
+    registry = app.extensions[SEARCH_SERVICE].registry
     assert client.get("/health/live").status_code == 200
     ready = client.get("/health/ready")  # starts the loading, which takes a while
     assert ready.status_code == 503 and ready.get_json()["status"] == "not_ready"
@@ -235,13 +236,13 @@ def test_not_ready_until_models_are_loaded(tmp_path, model_cache_dir, sample_ind
 
 
 def test_broken_model_cache_is_reported_not_hidden(tmp_path, sample_index):
-    from webapp import create_app
+    from webapp import SEARCH_SERVICE, create_app
 
     app = create_app({"MODEL_CACHE_DIR": str(tmp_path / "empty"), "STORE_PATH": str(sample_index)})
     client = app.test_client()
     client.get("/health/ready")
     with pytest.raises(Exception, match="flask models fetch"):
-        app.extensions["search_service"].registry.wait_until_loaded()
+        app.extensions[SEARCH_SERVICE].registry.wait_until_loaded()
     ready = client.get("/health/ready")
     assert ready.status_code == 503 and "flask models fetch" in ready.get_json()["reason"]
     health = client.get("/health")
@@ -250,7 +251,7 @@ def test_broken_model_cache_is_reported_not_hidden(tmp_path, sample_index):
 
 def test_query_embeddings_are_cached(sample_client):
     # Both backends' apps share the process's models: a query of its own for each.
-    query = f"shipping rates climb on canal delays ({sample_client.application.config['STORE_BACKEND']})"
+    query = f"shipping rates climb on canal delays ({sample_client.application.extensions[SETTINGS].store_backend})"
     before = sample_client.get("/health").get_json()["model_cache"]["query_cache"]
     for _ in range(3):
         assert sample_client.post("/search/cosine/embedding768d/", json={"query": query}).status_code == 200

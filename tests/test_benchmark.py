@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from webapp.benchmark import percentile, verdicts
+from tools.benchmark import benchmark_command, percentile, verdicts
 
 
 def test_percentile_picks_ranks():
@@ -17,7 +17,8 @@ def test_benchmark_command_end_to_end_on_a_tiny_corpus(make_app, tmp_path):
     app = make_app(tmp_path / "unused-index")
     folder = tmp_path / "bench"
     result = app.test_cli_runner().invoke(
-        args=["benchmark", "--documents", "150", "--single-requests", "5", "--clients", "3",
+        benchmark_command,
+        args=["--documents", "150", "--single-requests", "5", "--clients", "3",
               "--duration", "2", "--workers", "1", "--folder", str(folder)],
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output  # 1: a latency target missed on a busy machine
@@ -31,7 +32,8 @@ def test_benchmark_command_end_to_end_on_a_tiny_corpus(make_app, tmp_path):
     assert (result.exit_code == 1) == bool(verdicts(results))
     # A second run reuses the corpus and its index: nothing is embedded again.
     again = app.test_cli_runner().invoke(
-        args=["benchmark", "--documents", "150", "--single-requests", "2", "--clients", "2",
+        benchmark_command,
+        args=["--documents", "150", "--single-requests", "2", "--clients", "2",
               "--duration", "1", "--workers", "1", "--folder", str(folder)],
     )  # fmt: skip
     assert "ingested" not in again.output

@@ -12,12 +12,12 @@ import pytest
 import requests
 import yaml
 
-import webapp.config
 from tests.conftest import ROOT, es_config, free_port, start_server
 from tests.fake_elasticsearch import FakeElasticsearch
 from tests.test_ingest import record, write_jsonl
-from tests.test_store_elasticsearch import store_config
+from tests.test_store_elasticsearch import store_settings
 from webapp.ingest import ingest
+from webapp.settings import Settings
 from webapp.store.elasticsearch import ElasticsearchStore
 
 
@@ -93,7 +93,7 @@ def test_create_index_status_reindex_and_switch_alias(es_app, server, registry, 
 
 
 def test_an_index_of_other_models_is_refused_everywhere(es_app, server, registry, tmp_path):
-    admin = ElasticsearchStore.from_config(store_config(server, ES_INDEX="news"))
+    admin = ElasticsearchStore.from_settings(store_settings(server, ES_INDEX="news"))
     admin.put_template(other_models(registry.index_meta()), 1, 0)
     admin.create_index(admin.next_index_name(), with_alias=True)
     app = es_app()
@@ -189,7 +189,7 @@ def gunicorn_on_elasticsearch(model_cache_dir, registry, tmp_path):
     """gunicorn (two workers) on a fake node that demands an API key; yields (url, fake, log)."""
     secret = "Z3VuaWNvcm4tdGVzdDpkby1ub3QtbG9nLW1l"
     fake = FakeElasticsearch(api_key=secret).start()
-    store = ElasticsearchStore.from_config(store_config(fake, ES_INDEX="news", ES_API_KEY=secret))
+    store = ElasticsearchStore.from_settings(store_settings(fake, ES_INDEX="news", ES_API_KEY=secret))
     store.put_template(registry.index_meta(), 1, 0)
     store.create_index(store.next_index_name(), with_alias=True)
     ingest([write_jsonl(tmp_path / "n.jsonl", [record(i) for i in range(8)])], registry, store, progress=False)
@@ -247,7 +247,7 @@ def test_the_compose_file_runs_the_service_on_a_secured_elasticsearch():
     api, elasticsearch = services["api"], services["elasticsearch"]
     assert api["build"] == {"context": "..", "dockerfile": "docker/Dockerfile.api"}
     assert (Path(ROOT / "docker") / api["build"]["context"]).resolve() == ROOT
-    settings = {name for name in dir(webapp.config) if name.isupper()}
+    settings = {name.upper() for name in Settings.model_fields}
     finnews = {key.removeprefix("FINNEWS_") for key in api["environment"] if key.startswith("FINNEWS_")}
     assert finnews <= settings, finnews - settings
     assert api["environment"]["FINNEWS_STORE_BACKEND"] == "elasticsearch"

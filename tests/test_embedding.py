@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import SAMPLE
-from webapp.embedding import FIELD_DIMS, ModelRegistry, compose_1155
+from webapp.embedding import ModelRegistry, compose
+from webapp.fields import FIELD_DIMS
 from webapp.modelcache import ModelCache
 
 
@@ -40,10 +41,10 @@ def test_1155_cosine_is_the_documented_combination(registry, texts):
     np.testing.assert_allclose(vectors["embedding1155d"][:, 1152:] * norms[:, None], sentiment, atol=1e-5)
 
 
-def test_compose_1155_normalises_rows():
+def test_compose_normalises_rows():
     e384 = np.eye(1, 384, dtype=np.float32)
     e768 = np.eye(1, 768, dtype=np.float32)
-    joined = compose_1155(e384, e768, np.array([[0.0, 0.0, 1.0]], np.float32))
+    joined = compose([e384, e768], np.array([[0.0, 0.0, 1.0]], np.float32))
     assert joined.shape == (1, 1155)
     np.testing.assert_allclose(joined[0, [0, 384, 1154]], [1 / np.sqrt(3)] * 3, rtol=1e-6)
 

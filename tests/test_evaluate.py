@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from webapp.evaluate import evaluate, ndcg_at_k, recall_at_k
+from tools.evaluate import evaluate, evaluate_command, ndcg_at_k, recall_at_k
 
 
 def test_ndcg_and_recall_by_hand():
@@ -31,7 +31,7 @@ def test_evaluate_averages_over_queries():
 def test_every_endpoint_ranks_judged_news_well(make_app, sample_index, tmp_path):
     app = make_app(sample_index)
     output = tmp_path / "evaluation.json"
-    result = app.test_cli_runner().invoke(args=["evaluate", "--output", str(output)])
+    result = app.test_cli_runner().invoke(evaluate_command, ["--output", str(output)])
     assert result.exit_code == 0, result.output
     assert "82 judged queries, 1200 documents" in result.output
     measured = json.loads(output.read_text())

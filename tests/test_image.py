@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS, ROOT, SAMPLE, wait_until_ready
-from webapp.benchmark import free_port
+from tests.conftest import ARTIFACTS, ROOT, SAMPLE, free_port, wait_until_ready
 from webapp.ingest import ingest
 from webapp.store.embedded import EmbeddedStore
 

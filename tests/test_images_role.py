@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AWS_ENV, ROOT, aws_client, wait_until_ready
-from webapp.benchmark import free_port
+from tests.conftest import AWS_ENV, ROOT, aws_client, free_port, wait_until_ready
 
 VENV_BIN = Path(sys.executable).parent
 VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its layers

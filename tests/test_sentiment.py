@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.conftest import SAMPLE
-from webapp.embedding import ModelRegistry, compose_1155
+from webapp.embedding import ModelRegistry, compose
 from webapp.ingest import ingest
 from webapp.modelcache import ModelCache
 from webapp.sentiment import FinBertSentiment, LexiconSentiment, label_of
@@ -118,7 +118,7 @@ def test_registry_prefers_finbert_when_cached_and_records_it(cache_with_finbert)
     assert registry.index_meta()["models"]["sentiment"].startswith("ProsusAI/finbert@sha256:")
     vectors, sentiment = registry.encode_documents(["Harbor Bank posts record profit"])
     np.testing.assert_allclose(sentiment[0], expected_tiny_scores(), rtol=1e-5)
-    expected = compose_1155(vectors["embedding384d"], vectors["embedding768d"], sentiment)
+    expected = compose([vectors["embedding384d"], vectors["embedding768d"]], sentiment)
     np.testing.assert_allclose(vectors["embedding1155d"], expected)
     assert vectors["embedding1155d"].shape == (1, 1155)
     assert np.linalg.norm(vectors["embedding1155d"][0]) == pytest.approx(1.0, abs=1e-6)

@@ -16,21 +16,20 @@ import requests
 from elastic_transport import SecurityWarning
 from urllib3.exceptions import InsecureRequestWarning
 
-import webapp.config
 from tests.conftest import TEST_META, random_documents
 from tests.fake_elasticsearch import FakeElasticsearch
-from webapp.embedding import FIELD_DIMS
-from webapp.store import DocumentFailure, IndexMismatch, SearchFilters, StoreError, StoreUnavailable, score_from_cosine
+from webapp.fields import FIELD_DIMS
+from webapp.settings import Settings, SettingsError, load_settings
+from webapp.store import DocumentFailure, IndexMismatch, SearchFilters, StoreUnavailable, score_from_cosine
 from webapp.store.elasticsearch import ElasticsearchStore
 from webapp.store.embedded import EmbeddedStore
 
 VECTORS = ["embedding384d", "embedding768d", "embedding1155d"]
 
 
-def store_config(server: FakeElasticsearch, **overrides) -> dict:
-    """webapp.config's ES_* defaults, pointed at the fake node."""
-    defaults = {name: getattr(webapp.config, name) for name in dir(webapp.config) if name.startswith("ES_")}
-    return {**defaults, "ES_HOSTS": server.url, **overrides}
+def store_settings(server: FakeElasticsearch, **overrides) -> Settings:
+    """The Elasticsearch backend's settings, defaults but for the fake node's URL and `overrides`."""
+    return load_settings({"STORE_BACKEND": "elasticsearch", "ES_HOSTS": server.url, **overrides})
 
 
 def make_index(store: ElasticsearchStore, name: str = "finnews-1", meta: dict = TEST_META, replicas: int = 0) -> None:
@@ -47,7 +46,7 @@ def fake():
 
 @pytest.fixture
 def store(fake):
-    store = ElasticsearchStore.from_config(store_config(fake, ES_REQUEST_TIMEOUT=2))
+    store = ElasticsearchStore.from_settings(store_settings(fake, ES_REQUEST_TIMEOUT=2))
     yield store
     store.close()
 
@@ -68,7 +67,7 @@ def backoff(monkeypatch):
 def loaded(tmp_path_factory):
     """A read-only index of 2,000 random documents in a fake node, and the same in an embedded store."""
     server = FakeElasticsearch().start()
-    store = ElasticsearchStore.from_config(store_config(server))
+    store = ElasticsearchStore.from_settings(store_settings(server))
     make_index(store)
     documents, vectors = random_documents(2000, seed=1)
     assert store.upsert(documents, vectors, TEST_META) == []
@@ -166,11 +165,11 @@ def test_knn_query_body_with_every_filter(loaded):
 
 
 def test_num_candidates_is_the_factor_times_k_up_to_elasticsearch_limit(fake):
-    store = ElasticsearchStore.from_config(store_config(fake, ES_NUM_CANDIDATES_FACTOR=150))
+    store = ElasticsearchStore.from_settings(store_settings(fake, ES_NUM_CANDIDATES_FACTOR=150))
     vector = np.ones(384, np.float32)
     assert store.knn_query("embedding384d", vector, 10, SearchFilters())["num_candidates"] == 1500
     assert store.knn_query("embedding384d", vector, 100, SearchFilters())["num_candidates"] == 10_000
-    assert webapp.config.ES_NUM_CANDIDATES_FACTOR >= 10  # the issue's floor: at least 10 k
+    assert Settings.model_fields["es_num_candidates_factor"].default >= 10  # the issue's floor: at least 10 k
 
 
 # -- the same results as the embedded store ----------------------------------------------------
@@ -305,7 +304,7 @@ def test_writes_into_an_index_by_name_do_not_require_an_alias(fake, store):
     make_index(store, "finnews-next")
     fake.requests.clear()
     documents, vectors = random_documents(2, seed=8)
-    reindex = ElasticsearchStore.from_config(store_config(fake, ES_INDEX="finnews-next"))
+    reindex = ElasticsearchStore.from_settings(store_settings(fake, ES_INDEX="finnews-next"))
     assert reindex.upsert(documents, vectors, TEST_META) == []
     assert [r.params for r in fake.requests_to("/_bulk")] == [{}]
     assert store.health().documents == 2
@@ -363,10 +362,10 @@ def test_the_models_are_read_once_and_again_when_the_alias_moves(fake, store):
     assert len(fake.requests_to("/_mapping")) == 1
     # Another process (flask es switch-alias) moves the alias to an index of other models.
     other = {**TEST_META, "models": {**TEST_META["models"], "embedding384d": "a2"}}
-    admin = ElasticsearchStore.from_config(store_config(fake))
+    admin = ElasticsearchStore.from_settings(store_settings(fake))
     admin.put_template(other, 1, 0)
     admin.create_index("finnews-2", with_alias=False)
-    ElasticsearchStore.from_config(store_config(fake, ES_INDEX="finnews-2")).upsert(documents, vectors, other)
+    ElasticsearchStore.from_settings(store_settings(fake, ES_INDEX="finnews-2")).upsert(documents, vectors, other)
     admin.switch_alias("finnews-2", ["finnews-1"], delete_old=False)
     assert store.index_meta() == TEST_META  # cached
     store.search("embedding384d", vectors["embedding384d"][0], 3, SearchFilters())  # answered by finnews-2
@@ -437,7 +436,7 @@ def test_an_outage_is_unavailable_and_recovery_needs_no_restart(fake, store, out
 def test_a_server_that_is_not_elasticsearch_is_unavailable(fake, store):
     make_index(store)
     fake.product_header = False  # a proxy or another product answers 200 without the header
-    newcomer = ElasticsearchStore.from_config(store_config(fake))  # the client checks once, on its first 2xx
+    newcomer = ElasticsearchStore.from_settings(store_settings(fake))  # the client checks once, on its first 2xx
     with pytest.raises(StoreUnavailable, match="does not answer as Elasticsearch does"):
         newcomer.index_meta()
 
@@ -446,7 +445,7 @@ def test_a_server_that_is_not_elasticsearch_is_unavailable(fake, store):
 def test_the_client_talks_to_elasticsearch_8_and_9(version):
     server = FakeElasticsearch(version=version).start()
     try:
-        store = ElasticsearchStore.from_config(store_config(server))
+        store = ElasticsearchStore.from_settings(store_settings(server))
         make_index(store)
         assert store.cluster()["version"] == version
         accept = server.requests[-1].headers["Accept"]
@@ -465,10 +464,10 @@ def test_an_api_key_is_sent_and_never_repeated(caplog):
     server = FakeElasticsearch(api_key=secret).start()
     try:
         with caplog.at_level(logging.DEBUG):
-            store = ElasticsearchStore.from_config(store_config(server, ES_API_KEY=secret))
+            store = ElasticsearchStore.from_settings(store_settings(server, ES_API_KEY=secret))
             make_index(store)
             assert server.requests[-1].headers["Authorization"] == f"ApiKey {secret}"
-            wrong = ElasticsearchStore.from_config(store_config(server, ES_API_KEY="d3Jvbmc6a2V5"))
+            wrong = ElasticsearchStore.from_settings(store_settings(server, ES_API_KEY="d3Jvbmc6a2V5"))
             health = wrong.health()
         assert health.status == "unavailable"
         assert health.detail == (
@@ -483,7 +482,7 @@ def test_an_api_key_is_sent_and_never_repeated(caplog):
 def test_username_and_password_are_sent_as_basic_auth():
     server = FakeElasticsearch(basic_auth=("finnews", "123456")).start()
     try:
-        store = ElasticsearchStore.from_config(store_config(server, ES_USERNAME="finnews", ES_PASSWORD="123456"))
+        store = ElasticsearchStore.from_settings(store_settings(server, ES_USERNAME="finnews", ES_PASSWORD="123456"))
         make_index(store)
         assert store.health().status == "green"
     finally:
@@ -498,23 +497,24 @@ def test_username_and_password_are_sent_as_basic_auth():
         ({"ES_HOSTS": "es.internal:9200"}, "is not an http"),
         ({"ES_API_KEY": "k", "ES_USERNAME": "u", "ES_PASSWORD": "p"}, "not both"),
         ({"ES_USERNAME": "u"}, "go together"),
-        ({"ES_VERIFY_CERTS": "no"}, "must be true or false"),
+        ({"ES_VERIFY_CERTS": "maybe"}, "FINNEWS_ES_VERIFY_CERTS: Input should be a valid boolean"),
     ],
 )
 def test_bad_configuration_is_refused_at_start(fake, overrides, message):
-    with pytest.raises(StoreError, match=message) as caught:
-        ElasticsearchStore.from_config(store_config(fake, **overrides))
+    with pytest.raises(SettingsError, match=message) as caught:
+        store_settings(fake, **overrides)
     assert "s3cret" not in str(caught.value)
 
 
 def test_secrets_from_the_environment_are_taken_verbatim(monkeypatch, tmp_path):
-    from webapp import create_app
+    from webapp import SETTINGS, create_app
 
     for key, value in {"STORE_BACKEND": "elasticsearch", "ES_HOSTS": "http://127.0.0.1:9", "ES_USERNAME": "007",
                        "ES_PASSWORD": "123456", "ES_VERIFY_CERTS": "false", "MODEL_CACHE_DIR": str(tmp_path)}.items():  # fmt: skip
         monkeypatch.setenv(f"FINNEWS_{key}", value)
-    config = create_app().config
-    assert (config["ES_USERNAME"], config["ES_PASSWORD"], config["ES_VERIFY_CERTS"]) == ("007", "123456", False)
+    settings = create_app().extensions[SETTINGS]
+    assert (settings.es_username.get_secret_value(), settings.es_password.get_secret_value()) == ("007", "123456")
+    assert settings.es_verify_certs is False
 
 
 def _certificates(folder):
@@ -571,14 +571,14 @@ def test_tls_is_verified_by_default_and_a_ca_bundle_can_be_given(tmp_path, caplo
     server = FakeElasticsearch(ssl_context=(str(paths["server"]), str(paths["server-key"]))).start()
     try:
         assert server.url.startswith("https://")
-        default = ElasticsearchStore.from_config(store_config(server)).health()
+        default = ElasticsearchStore.from_settings(store_settings(server)).health()
         assert default.status == "unavailable"
         assert "certificate verify failed" in default.detail and "FINNEWS_ES_CA_CERTS" in default.detail
-        trusted = ElasticsearchStore.from_config(store_config(server, ES_CA_CERTS=str(paths["ca"])))
+        trusted = ElasticsearchStore.from_settings(store_settings(server, ES_CA_CERTS=str(paths["ca"])))
         make_index(trusted)
         assert trusted.health().status == "green"
         with caplog.at_level(logging.WARNING), pytest.warns(SecurityWarning, match="verify_certs=False is insecure"):
-            unverified = ElasticsearchStore.from_config(store_config(server, ES_VERIFY_CERTS=False))
+            unverified = ElasticsearchStore.from_settings(store_settings(server, ES_VERIFY_CERTS=False))
         assert "FINNEWS_ES_VERIFY_CERTS is false" in caplog.text
         with pytest.warns(InsecureRequestWarning):
             assert unverified.health().status == "green"

@@ -37,9 +37,7 @@ TOKEN = "tok-3f9c2a7e-validation-secret"
 # the release values would fail the code for its host. These bounds still fail a service an
 # order of magnitude slower than designed; every other threshold stays at its release default.
 SHARED_HOST_LIMITS = (
-    "max_mean_latency_s_384d=1.0",
-    "max_mean_latency_s_768d=1.0",
-    "max_mean_latency_s_1155d=1.0",
+    'max_mean_latency_s={"embedding384d": 1.0, "embedding768d": 1.0, "embedding1155d": 1.0}',
     "max_p99_latency_s=2.0",
     "min_throughput_rps=1.0",
 )
@@ -114,7 +112,8 @@ def test_set_values_are_parsed_by_the_parameters_annotation():
     }
     for bad, message in (
         ("requests_per_endpoint=many", "not a valid int"),
-        ("min_ndcg_768d", "use NAME=VALUE"),
+        ("min_ndcg", "use NAME=VALUE"),
+        ('min_ndcg={"embedding384d": "high"}', "not a valid dict[str, float]"),
         ("no_such_parameter=1", "no notebook has this parameter"),
         ("base_url=http://elsewhere", "use --base-url"),
     ):
@@ -225,7 +224,7 @@ def failing_run(gunicorn_server, reports, passing_run):
         "test-1.2.4",
         reports,
         "expected_version=test-1.2.3",
-        "min_ndcg_384d=0.99",
+        'min_ndcg={"embedding384d": 0.99, "embedding768d": 0.68, "embedding1155d": 0.69}',
         "requests_per_endpoint=10",
         "throughput_duration_s=3",
         "concurrent_clients=4",
@@ -285,7 +284,7 @@ def test_a_failing_threshold_fails_the_run(failing_run, reports):
     ]
     assert "release test-1.2.4: FAILED, 1 of" in failing_run.stdout
     assert "relevance: embedding384d: nDCG@10 = " in failing_run.stdout
-    assert summary["overrides"]["min_ndcg_384d"] == 0.99
+    assert summary["overrides"]["min_ndcg"]["embedding384d"] == 0.99
     relevance = next(n for n in summary["notebooks"] if n["name"] == "relevance")
     assert not relevance["passed"] and relevance["error"].startswith("AssertionError")
     # The notebook failed after recording its summary: the report shows both.

@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from flask import Flask
+from flask import Flask, current_app
 
-# A gunicorn worker once spun forever inside MKL's own memory manager (mkl_serv_allocate ->
-# mm_account_ptr_by_tid) during concurrent bfloat16 matrix products, every other search thread
-# waiting behind it. With this set, MKL takes its buffers from malloc instead; it must be set
-# before torch loads MKL, so here, where every entry point (gunicorn, flask, tests) starts.
-os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
+from webapp.settings import Settings, configure_process, load_settings
 
-# Read from the environment as they are: JSON parsing would turn a password such as "123456" or
-# "true" into a number or a boolean.
-VERBATIM_SETTINGS = ("ES_API_KEY", "ES_USERNAME", "ES_PASSWORD", "API_TOKENS")
+if TYPE_CHECKING:
+    from webapp.service import SearchService
+
+configure_process(serving=False)
+
+# Where the app keeps its settings and its search service (app.extensions).
+SETTINGS = "finnews.settings"
+SEARCH_SERVICE = "finnews.search_service"
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
+    """The app, configured from the FINNEWS_* environment, or (tests) from ``test_config`` and the
+    defaults alone (webapp.settings)."""
     app = Flask(__name__, instance_relative_config=True)
     app.json.sort_keys = False  # keep the schemas' field order in responses
-    app.config.from_object("webapp.config")
-    if test_config is None:
-        app.config.from_prefixed_env("FINNEWS")
-        app.config.update(
-            {key: os.environ[f"FINNEWS_{key}"] for key in VERBATIM_SETTINGS if f"FINNEWS_{key}" in os.environ}
-        )
-    else:
-        app.config.update(test_config)
-    app.config["STORE_PATH"] = app.config["STORE_PATH"] or os.path.join(app.instance_path, "index")
-    app.config["MODEL_CACHE_DIR"] = app.config["MODEL_CACHE_DIR"] or os.path.join(app.instance_path, "models")
+    settings = load_settings(test_config).with_instance_paths(app.instance_path)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     if not app.debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -38,12 +34,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.service import SearchService, process_registry
     from webapp.store import open_store
 
+    app.extensions[SETTINGS] = settings
     # Models start loading on the first request, or when gunicorn's master preloads the app
     # (webapp/wsgi.py); CLI commands that need no models never load them.
-    app.extensions["search_service"] = SearchService(
-        registry=process_registry(app.config["MODEL_CACHE_DIR"], app.config["QUERY_CACHE_SIZE"]),
-        store=open_store(app.config),
-        version=app.config["APP_VERSION"],
+    app.extensions[SEARCH_SERVICE] = SearchService(
+        registry=process_registry(str(settings.model_cache_dir), settings.query_cache_size),
+        store=open_store(settings),
+        version=settings.app_version,
     )
 
     errors.register_error_handlers(app)
@@ -53,3 +50,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(ui.bp)
     cli.init_app(app)
     return app
+
+
+def current_settings() -> Settings:
+    return current_app.extensions[SETTINGS]
+
+
+def current_service() -> SearchService:
+    return current_app.extensions[SEARCH_SERVICE]

@@ -3,28 +3,16 @@ pydantic schemas in webapp.schemas."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from webapp import metrics
+from webapp import current_service, metrics
 from webapp.errors import ApiError
-from webapp.schemas import (
-    EMBEDDING_FIELDS,
-    ErrorResponse,
-    HealthReport,
-    ModelCacheStatus,
-    SearchRequest,
-    SearchResponse,
-    StoreStatus,
-)
-from webapp.service import SearchService
+from webapp.fields import FIELD_BY_NAME, FIELD_NAMES
+from webapp.schemas import ErrorResponse, HealthReport, SearchRequest, SearchResponse
 
 bp = Blueprint("api", __name__)
-
-
-def service() -> SearchService:
-    return current_app.extensions["search_service"]
 
 
 def json_object() -> dict:
@@ -40,10 +28,10 @@ def json_object() -> dict:
 
 @bp.post("/search/cosine/<field>/", strict_slashes=False)
 def search(field: str):
-    if field not in EMBEDDING_FIELDS:
-        raise ApiError(404, "unknown_embedding_field", f"no field {field!r}; use one of {', '.join(EMBEDDING_FIELDS)}")
+    if field not in FIELD_BY_NAME:
+        raise ApiError(404, "unknown_embedding_field", f"no field {field!r}; use one of {', '.join(FIELD_NAMES)}")
     search_request = SearchRequest.model_validate(json_object())
-    svc = service()
+    svc = current_service()
     response = svc.search(field, search_request)
     metrics.observe_search(
         field, response.timings.embedding_ms, response.timings.search_ms, svc.registry.query_cache_info()
@@ -51,34 +39,9 @@ def search(field: str):
     return jsonify(response.model_dump(mode="json"))
 
 
-def health_report() -> HealthReport:
-    svc = service()
-    registry = svc.registry
-    registry.start_loading()
-    store = svc.store.health()
-    if registry.state.error or not store.available:
-        status = "unavailable"
-    elif not registry.ready:
-        status = "starting"
-    else:
-        status = "ok"
-    return HealthReport(
-        status=status,
-        version=svc.version,
-        store=StoreStatus(backend=store.backend, status=store.status, documents=store.documents, detail=store.detail),
-        model_cache=ModelCacheStatus(
-            path=str(registry.cache.root),
-            cached_models=registry.cache.cached_names(),
-            loaded_models=registry.loaded_models(),
-            sentiment_model=registry.identities.get("sentiment"),
-            query_cache=registry.query_cache_info(),
-        ),
-    )
-
-
 @bp.get("/health")
 def health():
-    report = health_report()
+    report = current_service().health()
     return jsonify(report.model_dump(mode="json")), 200 if report.status == "ok" else 503
 
 
@@ -91,7 +54,7 @@ def live():
 @bp.get("/health/ready")
 def ready():
     """Models loaded and store reachable: enough for a load balancer to send traffic."""
-    ok, reason = service().readiness()
+    ok, reason = current_service().readiness()
     return jsonify({"status": "ready" if ok else "not_ready", "reason": reason}), 200 if ok else 503
 
 
@@ -127,11 +90,12 @@ def openapi_document(version: str) -> dict:
         ref_template="#/components/schemas/{model}",
     )
     paths = {}
-    for field in EMBEDDING_FIELDS:
-        paths[f"/search/cosine/{field}/"] = {
+    for field in FIELD_BY_NAME.values():
+        paths[f"/search/cosine/{field.name}/"] = {
             "post": {
-                "summary": f"Cosine k-NN search over {field}",
-                "operationId": f"search_{field}",
+                "summary": f"Cosine k-NN search over {field.name}",
+                "description": f"{field.dims}-d vectors: {field.description}.",
+                "operationId": f"search_{field.name}",
                 # A token is asked for only where the service is configured with API tokens.
                 "security": [{"apiToken": []}, {}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(SearchRequest)}}},
@@ -164,4 +128,4 @@ def openapi_document(version: str) -> dict:
 
 @bp.get("/openapi.json")
 def openapi():
-    return jsonify(openapi_document(service().version))
+    return jsonify(openapi_document(current_service().version))

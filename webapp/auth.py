@@ -1,4 +1,4 @@
-"""Bearer-token access to the search endpoints and /metrics, when API_TOKENS is configured.
+"""Bearer-token access to the search endpoints and /metrics, when API tokens are configured.
 
 Health checks (the load balancer's and the container's), the OpenAPI document and the search
 page stay open; the page asks its user for a token and sends it with each search.
@@ -11,18 +11,25 @@ import re
 
 from flask import Flask, current_app, request
 
+from webapp import current_settings
 from webapp.errors import ApiError
+from webapp.settings import Settings
 
 PROTECTED_PREFIXES = ("/search/", "/metrics")
 
 
-def configured_tokens(app: Flask) -> tuple[bytes, ...]:
-    return tuple(token.encode() for token in re.split(r"[\s,]+", app.config["API_TOKENS"] or "") if token)
+def configured_tokens(settings: Settings) -> tuple[bytes, ...]:
+    text = settings.api_tokens.get_secret_value() if settings.api_tokens else ""
+    return tuple(token.encode() for token in re.split(r"[\s,]+", text) if token)
+
+
+def tokens_required() -> bool:
+    return bool(configured_tokens(current_settings()))
 
 
 def init_app(app: Flask) -> None:
-    tokens = configured_tokens(app)
-    app.extensions["api_tokens_required"] = bool(tokens)
+    with app.app_context():
+        tokens = configured_tokens(current_settings())
     if not tokens:
         return
 

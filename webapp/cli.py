@@ -1,34 +1,34 @@
-"""``flask`` commands: fill and check the model cache, ingest news, measure retrieval quality,
-manage the Elasticsearch index."""
+"""``flask`` commands of the service's operators: fill and check the model cache, ingest news,
+manage the Elasticsearch index. A command that fails says why on stderr and exits 1 (click's
+ClickException); usage errors exit 2."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup, with_appcontext
+from pydantic import SecretStr
 
-from webapp.embedding import FIELD_DEPENDS_ON
-from webapp.modelcache import CATALOGUE, EMBEDDING_MODELS, ModelCache, ModelCacheError
-from webapp.schemas import EMBEDDING_FIELDS
+from webapp import current_service, current_settings
+from webapp.fields import ALL_PARTS, EMBEDDING_MODELS
+from webapp.modelcache import CATALOGUE, ModelCache, ModelCacheError
+from webapp.service import SearchService
+from webapp.settings import PREFIX
 from webapp.store import IndexMismatch, StoreError, StoreUnavailable, check_compatible
 
 models_cli = AppGroup("models", help="Fill, list and verify the local model cache.")
 
 
 def _cache() -> ModelCache:
-    return ModelCache(current_app.config["MODEL_CACHE_DIR"])
+    return ModelCache(current_settings().model_cache_dir)
 
 
-def _service():
-    return current_app.extensions["search_service"]
-
-
-def _loaded_service():
-    service = _service()
+def loaded_service() -> SearchService:
+    """The app's search service with its models loaded, or a ClickException saying why not."""
+    service = current_service()
     try:
         service.registry.wait_until_loaded()
     except ModelCacheError as exc:
@@ -75,16 +75,16 @@ def models_import(name: str, folder: Path, revision: str) -> None:
 def models_verify() -> None:
     """Re-hash every cached model against its manifest; exit 1 if any is corrupt or missing."""
     cache = _cache()
-    failed = False
+    failed = []
     for name in sorted({*EMBEDDING_MODELS, *cache.cached_names()}):
         try:
             cached = cache.verify(name)
             click.echo(f"{name}: ok ({len(cached.manifest['files'])} files)")
         except ModelCacheError as exc:
             click.echo(f"{name}: FAILED: {exc}", err=True)
-            failed = True
+            failed.append(name)
     if failed:
-        sys.exit(1)
+        raise click.ClickException(f"{len(failed)} of the cached models failed verification: {', '.join(failed)}")
 
 
 @models_cli.command("list")
@@ -117,7 +117,7 @@ def ingest_command(files: tuple[Path, ...], commit_every: int, batch_size: int, 
     """
     from webapp.ingest import ingest
 
-    service = _loaded_service()
+    service = loaded_service()
     try:
         report = ingest(list(files), service.registry, service.store, commit_every=commit_every, batch_size=batch_size)
     except StoreUnavailable as exc:
@@ -140,112 +140,10 @@ def ingest_command(files: tuple[Path, ...], commit_every: int, batch_size: int, 
         f"{report.embedded} documents embedded at {report.documents_per_second:.1f} documents/s"
     )
     if report.rejected or report.failed:
-        click.echo(
+        raise click.ClickException(
             f"{len(report.rejected)} rows were rejected and {len(report.failed)} refused by the store "
-            "(the others were committed)",
-            err=True,
+            "(the others were committed)"
         )
-        sys.exit(1)
-
-
-@click.command("evaluate")
-@with_appcontext
-@click.option(
-    "--judgements",
-    default="data/relevance.jsonl",
-    show_default=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Judged query set (JSONL: query_id, query, relevant_ids).",
-)
-@click.option("-k", default=10, show_default=True, help="Rank cut-off.")
-@click.option(
-    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the per-query results (JSON)."
-)
-def evaluate_command(judgements: Path, k: int, output: Path | None) -> None:
-    """Report nDCG@k and recall@k of each endpoint on the judged query set."""
-    from webapp.evaluate import evaluate, load_judgements
-    from webapp.schemas import SearchRequest
-
-    service = _loaded_service()
-    judged = load_judgements(judgements)
-    results = {}
-    for field in EMBEDDING_FIELDS:
-
-        def ranked(query: str, field: str = field) -> list[str]:
-            return [hit.id for hit in service.search(field, SearchRequest(query=query, size=k)).results]
-
-        results[field] = evaluate(ranked, judged, k)
-    click.echo(f"{len(judged)} judged queries, {service.store.health().documents} documents")
-    click.echo(f"{'endpoint':16} {f'nDCG@{k}':>8} {f'recall@{k}':>10}")
-    for field, result in results.items():
-        click.echo(f"{field:16} {result[f'ndcg@{k}']:8.3f} {result[f'recall@{k}']:10.3f}")
-    if output:
-        output.write_text(json.dumps(results, indent=2) + "\n")
-
-
-@click.command("benchmark")
-@with_appcontext
-@click.option("--documents", default=100_000, show_default=True, help="Size of the generated corpus.")
-@click.option("--seed", default=7, show_default=True, help="Corpus generator seed.")
-@click.option("--single-requests", default=200, show_default=True, help="Sequential requests per endpoint.")
-@click.option("--clients", default=20, show_default=True, help="Concurrent clients.")
-@click.option("--duration", default=20.0, show_default=True, help="Seconds of concurrent load per endpoint.")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-@click.option(
-    "--folder",
-    default="bench",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the corpus, its index and the results are kept between runs.",
-)
-def benchmark_command(
-    documents: int, seed: int, single_requests: int, clients: int, duration: float, workers: int, folder: Path
-) -> None:
-    """Load-test the service under gunicorn on a generated corpus.
-
-    The corpus and its index are built on the first run (embedding 100,000 documents takes
-    about an hour on 2 CPU cores) and reused afterwards. Exits 1 when a target is missed.
-    """
-    from webapp import benchmark
-    from webapp.corpus import benchmark_queries, write_corpus
-    from webapp.ingest import ingest
-    from webapp.store.embedded import EmbeddedStore
-
-    folder.mkdir(parents=True, exist_ok=True)
-    corpus = folder / f"corpus-{documents}-seed{seed}.jsonl"
-    if not corpus.exists():
-        click.echo(f"generating {documents:,} documents into {corpus}")
-        write_corpus(corpus, documents, seed)
-    index = folder / f"index-{documents}-seed{seed}"
-    registry = _loaded_service().registry
-    report = ingest(
-        [corpus], registry, EmbeddedStore(index, ann_min_documents=current_app.config["STORE_ANN_MIN_DOCUMENTS"])
-    )
-    if report.embedded:
-        click.echo(f"ingested {report.embedded:,} documents at {report.documents_per_second:.1f} documents/s")
-    # Queries from another seed than the corpus: none of them was ever embedded by the server.
-    concurrent_budget = int(duration * 400)
-    queries = benchmark_queries(len(EMBEDDING_FIELDS) * (1 + single_requests + concurrent_budget), seed + 1)
-    results = benchmark.run(
-        index=index,
-        model_cache=Path(current_app.config["MODEL_CACHE_DIR"]),
-        queries=queries,
-        port=benchmark.free_port(),
-        workers=workers,
-        single_requests=single_requests,
-        clients=clients,
-        duration_s=duration,
-        log=folder / "gunicorn.log",
-        echo=click.echo,
-    )
-    click.echo("")
-    click.echo(benchmark.report(results, clients))
-    click.echo(f"\nresults: {benchmark.save(results, folder)}")
-    missed = benchmark.verdicts(results)
-    for miss in missed:
-        click.echo(f"target missed: {miss}", err=True)
-    if missed:
-        sys.exit(1)
 
 
 es_cli = AppGroup(
@@ -262,7 +160,7 @@ es_cli = AppGroup(
 
 
 def _es_store():
-    store = _service().store
+    store = current_service().store
     if store.backend != "elasticsearch":
         raise click.ClickException(
             f"the store backend is {store.backend!r}: set FINNEWS_STORE_BACKEND=elasticsearch and FINNEWS_ES_HOSTS"
@@ -293,11 +191,11 @@ def es_create_index(shards: int, replicas: int, for_reindex: bool) -> None:
     whose index was built with other models is reported (exit 1).
     """
     store = _es_store()
-    meta = _loaded_service().registry.index_meta()
+    meta = loaded_service().registry.index_meta()
     try:
         current = store.alias_indices()
         if current and not for_reindex:
-            check_compatible(store.read_target().meta, meta, FIELD_DEPENDS_ON["embedding1155d"])
+            check_compatible(store.read_target().meta, meta, ALL_PARTS)
         store.put_template(meta, shards, replicas)
         click.echo(f"index template {store.index!r}: indices {store.index}-*, {shards} shards, {replicas} replicas")
         if current and not for_reindex:
@@ -323,12 +221,12 @@ def es_switch_alias(index: str, delete_old: bool) -> None:
     INDEX must fit this service's models (every field) and hold documents.
     """
     store = _es_store()
-    meta = _loaded_service().registry.index_meta()
+    meta = loaded_service().registry.index_meta()
     try:
         target = store.read_target(index)
         if target.is_alias:
             raise click.ClickException(f"{index!r} is an alias; give the name of an index")
-        check_compatible(target.meta, meta, FIELD_DEPENDS_ON["embedding1155d"])
+        check_compatible(target.meta, meta, ALL_PARTS)
         documents = store.count(index)
         if documents == 0:
             raise click.ClickException(f"{index!r} holds no documents: ingest into it before switching")
@@ -364,20 +262,27 @@ def es_status() -> None:
     for part, identity in sorted(target.meta["models"].items()):
         click.echo(f"  {part:14} {identity}")
     try:
-        check_compatible(target.meta, _loaded_service().registry.index_meta(), FIELD_DEPENDS_ON["embedding1155d"])
+        check_compatible(target.meta, loaded_service().registry.index_meta(), ALL_PARTS)
     except IndexMismatch as exc:
         raise click.ClickException(f"this service cannot search it: {exc}") from None
     click.echo("this service's models: the same")
     if not health.available:
-        sys.exit(1)
+        raise click.ClickException(f"the alias's indices are not searchable (health {health.status})")
+
+
+@click.command("settings")
+@with_appcontext
+def settings_command() -> None:
+    """Show the settings this process runs with (FINNEWS_* environment; secrets only as set or not)."""
+    settings = current_settings()
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        shown = ("(set)" if value.get_secret_value() else "(empty)") if isinstance(value, SecretStr) else value
+        click.echo(f"{PREFIX}{name.upper():32} {shown}")
 
 
 def init_app(app: Flask) -> None:
-    from webapp.corpus import corpus_cli
-
+    app.cli.add_command(settings_command)
     app.cli.add_command(models_cli)
     app.cli.add_command(ingest_command)
-    app.cli.add_command(evaluate_command)
-    app.cli.add_command(benchmark_command)
-    app.cli.add_command(corpus_cli)
     app.cli.add_command(es_cli)

@@ -1,20 +1,11 @@
-"""Embeddings for the three search fields, from models loaded once per process.
+"""Embeddings for the search fields (webapp.fields says how each is made), from models loaded
+once per process.
 
-Fields and their exact composition (every store and every client must agree on these):
-
-* ``embedding384d``: all-MiniLM-L6-v2, mean pooled, L2-normalised.
-* ``embedding768d``: all-mpnet-base-v2, mean pooled, L2-normalised.
-* ``embedding1155d``: ``[e384 ‖ e768 ‖ p] / ‖[e384 ‖ e768 ‖ p]‖`` where e384 and e768 are the
-  unit vectors above and ``p`` is the sentiment distribution [positive, negative, neutral]
-  (sums to 1). Its cosine is therefore ``(cos384 + cos768 + p_q·p_d) / (n_q · n_d)`` with
-  ``n = sqrt(2 + ‖p‖²)``: the two text similarities plus agreement in tone.
-
-All vectors are stored unit-length, so a dot product is the cosine. The weights stay float32 as
-published; where the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), forward passes run
-under torch's bfloat16 autocast, which keeps normalisations and softmax in float32. On the sample
-corpus that makes ingest 3x faster and mpnet queries 35% faster, and every vector has cosine
->= 0.9999 to its pure-float32 twin (tests/test_embedding.py checks it), so an index built on one
-machine answers queries embedded on another.
+The weights stay float32 as published; where the CPU multiplies bfloat16 natively (AVX512-BF16
+or AMX), forward passes run under torch's bfloat16 autocast, which keeps normalisations and
+softmax in float32. On the sample corpus that makes ingest 3x faster and mpnet queries 35%
+faster, and every vector has cosine >= 0.9999 to its pure-float32 twin (tests/test_embedding.py
+checks it), so an index built on one machine answers queries embedded on another.
 
 :class:`ModelRegistry` loads the models from the verified model cache in a background thread
 and sets an Event when done; nothing waits in a loop. gunicorn (webapp/gunicorn_conf.py)
@@ -27,34 +18,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from webapp.metrics import MODEL_LOAD
-from webapp.modelcache import EMBEDDING_MODELS, ModelCache, ModelCacheError
+from webapp.fields import COMPOSITION, ENCODED_FIELDS, FIELD_BY_NAME, FIELD_DIMS, FIELDS, SENTIMENT, SearchField
+from webapp.modelcache import ModelCache, ModelCacheError
 from webapp.sentiment import FinBertSentiment, LexiconSentiment
 
 log = logging.getLogger(__name__)
 
-COMPOSITION = "embedding1155d=l2norm(concat(minilm384_unit, mpnet768_unit, sentiment[positive,negative,neutral]))/v1"
-FIELD_DIMS = {"embedding384d": 384, "embedding768d": 768, "embedding1155d": 1155}
-# Which recorded models a field's vectors depend on: a query is refused when the index recorded
-# a different one.
-FIELD_DEPENDS_ON = {
-    "embedding384d": ("embedding384d",),
-    "embedding768d": ("embedding768d",),
-    "embedding1155d": ("embedding384d", "embedding768d", "sentiment"),
-}
-MODEL_FOR_FIELD = dict(zip(("embedding384d", "embedding768d"), EMBEDDING_MODELS, strict=True))
 
-
-def compose_1155(e384: np.ndarray, e768: np.ndarray, sentiment: np.ndarray) -> np.ndarray:
-    """Rows of [e384 ‖ e768 ‖ p], L2-normalised (see the module docstring)."""
-    joined = np.concatenate([e384, e768, sentiment], axis=1).astype(np.float32, copy=False)
+def compose(parts: list[np.ndarray], sentiment: np.ndarray) -> np.ndarray:
+    """Rows of [part ‖ ... ‖ p], L2-normalised: a composed field's vectors (webapp.fields)."""
+    joined = np.concatenate([*parts, sentiment], axis=1).astype(np.float32, copy=False)
     return joined / np.linalg.norm(joined, axis=1, keepdims=True)
 
 
@@ -77,7 +56,7 @@ class ModelRegistry:
         self.encoders: dict[str, object] = {}
         # Fast tokenizers are not safe to call from two threads at once ("Already borrowed"):
         # one lock per encoder serialises its calls; the search itself runs outside them.
-        self._encoder_locks = {name: threading.Lock() for name in MODEL_FOR_FIELD}
+        self._encoder_locks = {name: threading.Lock() for name in ENCODED_FIELDS}
         self.sentiment: LexiconSentiment | FinBertSentiment | None = None
         self.identities: dict[str, str] = {}
         self.precision = "float32"
@@ -115,8 +94,6 @@ class ModelRegistry:
             self.state.finished.set()
 
     def _load(self) -> None:
-        # The service never downloads: make any accidental hub lookup fail fast instead of retrying.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -124,7 +101,7 @@ class ModelRegistry:
         self._precision = functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16, enabled=bf16)
         self.precision = "bfloat16-autocast" if bf16 else "float32"
 
-        for field_name, model_name in MODEL_FOR_FIELD.items():
+        for field_name, model_name in ENCODED_FIELDS.items():
             started = time.perf_counter()
             cached = self.cache.verify(model_name)
             encoder = SentenceTransformer(str(cached.path), device="cpu", local_files_only=True)
@@ -133,7 +110,6 @@ class ModelRegistry:
             self.encoders[field_name] = encoder
             self.identities[field_name] = cached.identity
             self.state.load_seconds[model_name] = time.perf_counter() - started
-            MODEL_LOAD.labels(model_name).set(self.state.load_seconds[model_name])
             log.info("loaded %s in %.2f s", model_name, self.state.load_seconds[model_name])
         started = time.perf_counter()
         if self.cache.has("finbert"):
@@ -143,18 +119,20 @@ class ModelRegistry:
         else:
             self.sentiment = LexiconSentiment()
             name = "loughran-mcdonald"
-        self.identities["sentiment"] = self.sentiment.identity
+        self.identities[SENTIMENT] = self.sentiment.identity
         self.state.load_seconds[name] = time.perf_counter() - started
-        MODEL_LOAD.labels(name).set(self.state.load_seconds[name])
         log.info("sentiment model: %s (%s); precision %s", name, self.sentiment.identity, self.precision)
 
     def loaded_models(self) -> list[str]:
         if not self.ready:
             return []
         return [
-            *MODEL_FOR_FIELD.values(),
+            *ENCODED_FIELDS.values(),
             "finbert" if isinstance(self.sentiment, FinBertSentiment) else "loughran-mcdonald",
         ]
+
+    def sentiment_identity(self) -> str | None:
+        return self.identities.get(SENTIMENT)
 
     def index_meta(self) -> dict:
         """What an index records about how its vectors were made."""
@@ -178,19 +156,18 @@ class ModelRegistry:
 
     def encode_documents(self, texts: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Vectors of every field for a batch of documents, and their sentiment distributions."""
-        e384 = self._encode("embedding384d", texts)
-        e768 = self._encode("embedding768d", texts)
+        vectors = {name: self._encode(name, texts) for name in ENCODED_FIELDS}
         sentiment = self._sentiment(texts)
-        vectors = {"embedding384d": e384, "embedding768d": e768, "embedding1155d": compose_1155(e384, e768, sentiment)}
+        for composed in FIELDS:
+            if composed.parts:
+                vectors[composed.name] = compose([vectors[part] for part in composed.parts], sentiment)
         return vectors, sentiment
 
     def _encode_query(self, field_name: str, text: str) -> np.ndarray:
-        if field_name == "embedding1155d":
-            vector = compose_1155(
-                self._encode("embedding384d", [text]),
-                self._encode("embedding768d", [text]),
-                self._sentiment([text]),
-            )[0]
+        search_field: SearchField = FIELD_BY_NAME[field_name]
+        if search_field.parts:
+            parts = [self._encode(part, [text]) for part in search_field.parts]
+            vector = compose(parts, self._sentiment([text]))[0]
         else:
             vector = self._encode(field_name, [text])[0]
         vector.flags.writeable = False  # shared by every later cache hit

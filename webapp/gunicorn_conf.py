@@ -1,29 +1,30 @@
 """gunicorn settings for the search service: ``gunicorn -c webapp/gunicorn_conf.py webapp.wsgi:app``.
 
-Bind address, worker count and the like can still be given on the command line or in
-GUNICORN_CMD_ARGS; the values here are what the service needs to behave as designed.
+Workers, threads and the bind address are settings of the service (FINNEWS_WORKERS,
+FINNEWS_THREADS, FINNEWS_BIND; webapp/settings.py); the rest is what the service needs to behave
+as designed. The command line and GUNICORN_CMD_ARGS still override any of it.
 """
 
 import gc
 import multiprocessing
-import os
-import tempfile
+
+from webapp.settings import configure_process, load_settings
+
+configure_process(serving=True)
+settings = load_settings()
 
 # Load the app (and its models) once in the master, then fork: workers share the weights.
 preload_app = True
-workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count())))
+workers = settings.workers
 # Threads let a worker wait on the network while another request computes; the encoders'
 # locks and torch's own threads keep the CPU busy without oversubscribing it.
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", 4))
-bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+threads = settings.threads
+bind = settings.bind
 timeout = 60
 graceful_timeout = 30
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
-
-# Workers write their Prometheus samples here so /metrics can add them up.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="finnews-prometheus-"))
 
 
 def when_ready(server):

@@ -11,6 +11,7 @@ documents, each one atomic in the embedded store.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -21,9 +22,10 @@ import numpy as np
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from webapp.embedding import FIELD_DEPENDS_ON, ModelRegistry
+from webapp.embedding import ModelRegistry
+from webapp.fields import ALL_PARTS, SENTIMENT_LABELS
 from webapp.schemas import NewsRecord
-from webapp.store import DocumentFailure, SearchStore, check_compatible, content_sha256, stored_document
+from webapp.store import DocumentFailure, SearchStore, check_compatible
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,20 @@ class IngestReport:
     def documents_per_second(self) -> float:
         busy = self.embed_seconds + self.commit_seconds
         return self.embedded / busy if busy else 0.0
+
+
+def content_sha256(record: NewsRecord) -> str:
+    """Identifies a record's content: an unchanged record is not embedded again on re-ingest."""
+    canonical = record.model_dump_json(exclude_none=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def stored_document(record: NewsRecord, sentiment: np.ndarray) -> dict:
+    """The fields a store keeps beside the vectors, identical for every backend."""
+    doc = json.loads(record.model_dump_json())
+    doc["sentiment"] = {label: round(float(p), 6) for label, p in zip(SENTIMENT_LABELS, sentiment, strict=True)}
+    doc["content_sha256"] = content_sha256(record)
+    return doc
 
 
 def _describe(error: ValidationError) -> str:
@@ -129,7 +145,7 @@ def ingest(
     report = IngestReport()
     meta = registry.index_meta()
     # Fail before hours of embedding, not at the first commit.
-    check_compatible(store.index_meta(), meta, FIELD_DEPENDS_ON["embedding1155d"])
+    check_compatible(store.index_meta(), meta, ALL_PARTS)
     records = read_records(paths, report)
     with tqdm(total=len(records), unit="doc", desc="ingest", disable=not progress) as bar:
         for start in range(0, len(records), commit_every):

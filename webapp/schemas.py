@@ -25,9 +25,10 @@ from pydantic import (
     model_validator,
 )
 
-EMBEDDING_FIELDS = ("embedding384d", "embedding768d", "embedding1155d")
-EmbeddingField = Literal["embedding384d", "embedding768d", "embedding1155d"]
-SENTIMENT_LABELS = ("positive", "negative", "neutral")
+from webapp.fields import FIELD_NAMES, SENTIMENT_LABELS
+
+EmbeddingField = Literal[FIELD_NAMES]
+SentimentLabel = Literal[SENTIMENT_LABELS]
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -106,8 +107,8 @@ class NewsRecord(BaseModel):
 
 
 class SentimentOut(BaseModel):
-    label: Literal["positive", "negative", "neutral"]
-    scores: dict[Literal["positive", "negative", "neutral"], float]
+    label: SentimentLabel
+    scores: dict[SentimentLabel, float]
 
 
 class SearchRequest(BaseModel):

@@ -18,7 +18,7 @@ Two real models, chosen by what the model cache holds:
   negative. The word lists are matched on whole inflected words, as the dictionary lists them.
 
 Each model has an ``identity`` string that an index records; searching the 1155-d field of an
-index built with another sentiment model is refused (see webapp.search).
+index built with another sentiment model is refused (webapp.store.check_compatible).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webapp.schemas import SENTIMENT_LABELS
+from webapp.fields import SENTIMENT_LABELS
 
 NEGATIONS = frozenset({"no", "not", "none", "neither", "never", "nobody", "nor", "cannot", "without"})
 LEXICON_PRIOR = 0.5

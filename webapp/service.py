@@ -1,4 +1,5 @@
-"""The search service: one process's models and store, and the search they answer together."""
+"""The search service: one process's models and store, the searches they answer together, and
+the health of both."""
 
 from __future__ import annotations
 
@@ -6,9 +7,19 @@ import functools
 import time
 from dataclasses import dataclass
 
-from webapp.embedding import FIELD_DEPENDS_ON, ModelRegistry
+from webapp.embedding import ModelRegistry
+from webapp.fields import FIELD_BY_NAME, SENTIMENT_LABELS
 from webapp.modelcache import ModelCache
-from webapp.schemas import SENTIMENT_LABELS, SearchHit, SearchRequest, SearchResponse, SentimentOut, Timings
+from webapp.schemas import (
+    HealthReport,
+    ModelCacheStatus,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+    SentimentOut,
+    StoreStatus,
+    Timings,
+)
 from webapp.sentiment import label_of
 from webapp.store import SearchFilters, SearchStore, check_compatible
 
@@ -34,7 +45,7 @@ class SearchService:
         if not self.registry.ready:
             raise ModelsNotReady(self.registry.state.error or "models are still loading; retry shortly")
         started = time.perf_counter()
-        check_compatible(self.store.index_meta(), self.registry.index_meta(), FIELD_DEPENDS_ON[field])
+        check_compatible(self.store.index_meta(), self.registry.index_meta(), FIELD_BY_NAME[field].depends_on)
         vector = self.registry.encode_query(field, request.query)
         embedded = time.perf_counter()
         published_from, published_to = request.published_range()
@@ -86,3 +97,29 @@ class SearchService:
         if not health.available:
             return False, f"store unavailable: {health.detail or health.status}"
         return True, "ready"
+
+    def health(self) -> HealthReport:
+        """The models' and the store's state, for /health."""
+        registry = self.registry
+        registry.start_loading()
+        store = self.store.health()
+        if registry.state.error or not store.available:
+            status = "unavailable"
+        elif not registry.ready:
+            status = "starting"
+        else:
+            status = "ok"
+        return HealthReport(
+            status=status,
+            version=self.version,
+            store=StoreStatus(
+                backend=store.backend, status=store.status, documents=store.documents, detail=store.detail
+            ),
+            model_cache=ModelCacheStatus(
+                path=str(registry.cache.root),
+                cached_models=registry.cache.cached_names(),
+                loaded_models=registry.loaded_models(),
+                sentiment_model=registry.sentiment_identity(),
+                query_cache=registry.query_cache_info(),
+            ),
+        )

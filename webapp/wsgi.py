@@ -5,7 +5,7 @@ weights' memory pages, and no worker accepts a request before its models are rea
 models cannot be loaded (missing or corrupt cache) the server refuses to start, loudly.
 """
 
-from webapp import create_app
+from webapp import SEARCH_SERVICE, create_app
 
 app = create_app()
-app.extensions["search_service"].registry.wait_until_loaded()
+app.extensions[SEARCH_SERVICE].registry.wait_until_loaded()

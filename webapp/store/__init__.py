@@ -1,7 +1,7 @@
 """The search store interface, shared by the embedded store and Elasticsearch.
 
-A store keeps, for each document, the three vectors (see webapp.embedding for how they are
-made) and the document's fields as :func:`stored_document` builds them, and answers exact or
+A store keeps, for each document, a vector per search field (webapp.fields) and the document's
+fields as the ingest stores them (webapp.ingest.stored_document), and answers exact or
 approximate k-nearest-neighbour queries with filters applied inside the search. Scores follow
 Elasticsearch's cosine convention, ``(1 + cos) / 2``, so both backends return the same numbers.
 
@@ -13,14 +13,13 @@ ingest refuses to mix vectors from different models into one index.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from webapp.schemas import SENTIMENT_LABELS, NewsRecord
+if TYPE_CHECKING:
+    from webapp.settings import Settings
 
 
 class StoreError(RuntimeError):
@@ -86,20 +85,6 @@ def cosine_from_score(score: float) -> float:
     return 2.0 * score - 1.0
 
 
-def content_sha256(record: NewsRecord) -> str:
-    """Identifies a record's content: an unchanged record is not embedded again on re-ingest."""
-    canonical = record.model_dump_json(exclude_none=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def stored_document(record: NewsRecord, sentiment: np.ndarray) -> dict:
-    """The fields a store keeps beside the vectors, identical for every backend."""
-    doc = json.loads(record.model_dump_json())
-    doc["sentiment"] = {label: round(float(p), 6) for label, p in zip(SENTIMENT_LABELS, sentiment, strict=True)}
-    doc["content_sha256"] = content_sha256(record)
-    return doc
-
-
 def check_compatible(index_meta: dict | None, service_meta: dict, depends_on: tuple[str, ...]) -> None:
     """Refuse to compare vectors made by different models."""
     if not index_meta:
@@ -145,14 +130,12 @@ class SearchStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(config: dict) -> SearchStore:
-    backend = config["STORE_BACKEND"]
-    if backend == "embedded":
-        from webapp.store.embedded import EmbeddedStore
-
-        return EmbeddedStore(config["STORE_PATH"], ann_min_documents=config["STORE_ANN_MIN_DOCUMENTS"])
-    if backend == "elasticsearch":
+def open_store(settings: Settings) -> SearchStore:
+    """The store the settings name (nothing connects yet)."""
+    if settings.store_backend == "elasticsearch":
         from webapp.store.elasticsearch import ElasticsearchStore
 
-        return ElasticsearchStore.from_config(config)
-    raise StoreError(f"unknown STORE_BACKEND {backend!r} (embedded, elasticsearch)")
+        return ElasticsearchStore.from_settings(settings)
+    from webapp.store.embedded import EmbeddedStore
+
+    return EmbeddedStore(settings.store_path, ann_min_documents=settings.store_ann_min_documents)

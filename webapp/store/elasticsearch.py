@@ -54,7 +54,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 import numpy as np
 from elasticsearch import (
@@ -71,8 +71,7 @@ from elasticsearch import (
 )
 from elasticsearch import ConnectionError as EsConnectionError
 
-from webapp.embedding import FIELD_DIMS
-from webapp.schemas import SENTIMENT_LABELS
+from webapp.fields import FIELD_DIMS, SENTIMENT_LABELS
 from webapp.store import (
     DocumentFailure,
     Hit,
@@ -83,6 +82,9 @@ from webapp.store import (
     StoreUnavailable,
     cosine_from_score,
 )
+
+if TYPE_CHECKING:
+    from webapp.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -222,55 +224,36 @@ class ElasticsearchStore:
         self._target: Target | None = None
 
     @classmethod
-    def from_config(cls, config: dict) -> ElasticsearchStore:
-        hosts = config["ES_HOSTS"]
-        if not hosts:
-            raise StoreError("FINNEWS_ES_HOSTS is not set: give the cluster's URL, e.g. https://es.internal:9200")
-        hosts = [hosts] if isinstance(hosts, str) else list(hosts)
-        for host in hosts:
-            parts = urlsplit(str(host))
-            if parts.username or parts.password:
-                # The URL is not repeated here: it holds a secret.
-                raise StoreError(
-                    "FINNEWS_ES_HOSTS must not carry credentials: use FINNEWS_ES_API_KEY, or "
-                    "FINNEWS_ES_USERNAME and FINNEWS_ES_PASSWORD"
-                )
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise StoreError(f"FINNEWS_ES_HOSTS: {host!r} is not an http(s) URL such as https://es.internal:9200")
-        api_key, username, password = config["ES_API_KEY"], config["ES_USERNAME"], config["ES_PASSWORD"]
-        if api_key and (username or password):
-            raise StoreError("give either FINNEWS_ES_API_KEY or FINNEWS_ES_USERNAME/FINNEWS_ES_PASSWORD, not both")
-        if bool(username) != bool(password):
-            raise StoreError("FINNEWS_ES_USERNAME and FINNEWS_ES_PASSWORD go together")
-        verify = config["ES_VERIFY_CERTS"]
-        if not isinstance(verify, bool):
-            raise StoreError(f"FINNEWS_ES_VERIFY_CERTS must be true or false, not {verify!r}")
-        options: dict = {"request_timeout": float(config["ES_REQUEST_TIMEOUT"]), "verify_certs": verify}
-        if api_key:
-            options["api_key"] = str(api_key)
-        elif username:
-            options["basic_auth"] = (str(username), str(password))
-        if config["ES_CA_CERTS"]:
-            options["ca_certs"] = str(config["ES_CA_CERTS"])
-        auth = "API key" if api_key else "username and password" if username else "no credentials"
+    def from_settings(cls, settings: Settings) -> ElasticsearchStore:
+        """The store for validated settings (webapp.settings checks hosts and credentials)."""
+        options: dict = {"request_timeout": settings.es_request_timeout, "verify_certs": settings.es_verify_certs}
+        if settings.es_api_key:
+            options["api_key"] = settings.es_api_key.get_secret_value()
+        elif settings.es_username:
+            options["basic_auth"] = (settings.es_username.get_secret_value(), settings.es_password.get_secret_value())
+        if settings.es_ca_certs:
+            options["ca_certs"] = str(settings.es_ca_certs)
+        auth = (
+            "API key" if settings.es_api_key else "username and password" if settings.es_username else "no credentials"
+        )
         log.info(
             "Elasticsearch store: %s, index %r, %s, TLS verification %s",
-            ", ".join(hosts),
-            config["ES_INDEX"],
+            ", ".join(settings.es_hosts),
+            settings.es_index,
             auth,
-            "on" if verify else "OFF",
+            "on" if settings.es_verify_certs else "OFF",
         )
-        if not verify:
+        if not settings.es_verify_certs:
             log.warning("FINNEWS_ES_VERIFY_CERTS is false: the cluster's identity is not checked")
         # The transport logs a line per request at INFO (a second access log) and a traceback per
         # retry at WARNING (dozens a second in an outage). What an operator needs stays: the node
         # pool's warnings (node down, node back) and the service's own "store unavailable" lines.
         logging.getLogger("elastic_transport.transport").setLevel(logging.ERROR)
         return cls(
-            Elasticsearch(hosts, **options),
-            index=config["ES_INDEX"],
-            num_candidates_factor=int(config["ES_NUM_CANDIDATES_FACTOR"]),
-            request_timeout=options["request_timeout"],
+            Elasticsearch(list(settings.es_hosts), **options),
+            index=settings.es_index,
+            num_candidates_factor=settings.es_num_candidates_factor,
+            request_timeout=settings.es_request_timeout,
         )
 
     # -- errors ---------------------------------------------------------------------------

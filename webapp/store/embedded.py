@@ -1,8 +1,8 @@
 """The embedded store: an on-disk index that needs no server.
 
-Why exact numpy search by default: on this kind of machine (2 cores, ../shared/PLATFORM_FACTS.md
-and our own benchmark) a float32 matrix-vector product over 100,000 memory-mapped rows takes
-about 5 ms at 384 dimensions and 13 ms at 1,155, with recall 1.0, no build step, and a filter is
+Why exact numpy search by default: on the project's 2-core build machines (the alternatives were
+measured there, and by our own benchmark) a float32 matrix-vector product over 100,000
+memory-mapped rows takes about 5 ms at 384 dimensions and 13 ms at 1,155, with recall 1.0, no build step, and a filter is
 just a boolean mask, so k results come back whenever k documents match. A memory map also lets
 every gunicorn worker read the same pages of the OS page cache instead of holding a private copy,
 which faiss's HNSW (graph per process, 106 s build at 100k), usearch (post-filtering returns
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from webapp.embedding import FIELD_DIMS
+from webapp.fields import FIELD_DIMS
 from webapp.store import (
     DocumentFailure,
     Hit,

@@ -1,7 +1,7 @@
 """Retrieval quality on a judged query set: nDCG@k and recall@k with binary relevance.
 
-Used by ``flask evaluate`` (in-process) and by the relevance validation notebook (over HTTP):
-both pass a function that returns the ranked ids for a query.
+Used by ``python -m tools evaluate`` (in-process) and by the relevance validation notebook (over
+HTTP): both pass a function that returns the ranked ids for a query.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 from statistics import fmean
+
+import click
+from flask.cli import with_appcontext
 
 
 def ndcg_at_k(ranked_ids: list[str], relevant: set[str], k: int = 10) -> float:
@@ -50,3 +53,40 @@ def evaluate(search: Callable[[str], list[str]], judgements: list[dict], k: int 
         f"recall@{k}": fmean(q[f"recall@{k}"] for q in per_query) if per_query else 0.0,
         "queries": per_query,
     }
+
+
+@click.command("evaluate")
+@with_appcontext
+@click.option(
+    "--judgements",
+    default="data/relevance.jsonl",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Judged query set (JSONL: query_id, query, relevant_ids).",
+)
+@click.option("-k", default=10, show_default=True, help="Rank cut-off.")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the per-query results (JSON)."
+)
+def evaluate_command(judgements: Path, k: int, output: Path | None) -> None:
+    """Report nDCG@k and recall@k of each endpoint on the judged query set, searching the
+    app's store (FINNEWS_* settings) in this process."""
+    from webapp.cli import loaded_service
+    from webapp.fields import FIELD_NAMES
+    from webapp.schemas import SearchRequest
+
+    service = loaded_service()
+    judged = load_judgements(judgements)
+    results = {}
+    for field in FIELD_NAMES:
+
+        def ranked(query: str, field: str = field) -> list[str]:
+            return [hit.id for hit in service.search(field, SearchRequest(query=query, size=k)).results]
+
+        results[field] = evaluate(ranked, judged, k)
+    click.echo(f"{len(judged)} judged queries, {service.store.health().documents} documents")
+    click.echo(f"{'endpoint':16} {f'nDCG@{k}':>8} {f'recall@{k}':>10}")
+    for field, result in results.items():
+        click.echo(f"{field:16} {result[f'ndcg@{k}']:8.3f} {result[f'recall@{k}']:10.3f}")
+    if output:
+        output.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,146 @@
+"""The layout is the architecture: the layers of webapp/ import only downwards, the runtime package
+holds no tools, every setting is declared once and documented in the README, and every search
+field is declared once."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from webapp.fields import ALL_PARTS, FIELD_BY_NAME, FIELD_DIMS, FIELDS, SENTIMENT, SENTIMENT_LABELS
+from webapp.settings import SettingsError, load_settings, markdown_table
+
+WEBAPP = ROOT / "webapp"
+# What each module of webapp/ may import from webapp/ (besides itself): store below models below
+# service below the API. Modules not named here sit at the top (the app, its blueprints, its CLI).
+ALLOWED = {
+    "webapp.fields": set(),
+    "webapp.settings": set(),
+    "webapp.modelcache": set(),
+    "webapp.schemas": {"webapp.fields"},
+    "webapp.sentiment": {"webapp.fields"},
+    # The store package opens either backend (open_store).
+    "webapp.store": {"webapp.fields", "webapp.settings", "webapp.store.embedded", "webapp.store.elasticsearch"},
+    "webapp.store.embedded": {"webapp.fields", "webapp.store"},
+    "webapp.store.elasticsearch": {"webapp.fields", "webapp.settings", "webapp.store"},
+    "webapp.embedding": {"webapp.fields", "webapp.modelcache", "webapp.sentiment"},
+    "webapp.ingest": {"webapp.embedding", "webapp.fields", "webapp.schemas", "webapp.store"},
+    "webapp.service": {
+        "webapp.embedding",
+        "webapp.fields",
+        "webapp.modelcache",
+        "webapp.schemas",
+        "webapp.sentiment",
+        "webapp.store",
+    },
+}
+# Third-party packages that only the web layer may use.
+WEB_ONLY = ("flask", "werkzeug", "prometheus_client", "click")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside a function (TYPE_CHECKING ones included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+MODULES = {module_name(path): imports(path) for path in sorted(WEBAPP.rglob("*.py"))}
+
+
+@pytest.mark.parametrize("module", sorted(ALLOWED))
+def test_lower_layers_import_only_what_lies_below(module):
+    ours = {name for name in MODULES[module] if name.startswith("webapp.") and name in MODULES}
+    assert ours - {module} <= ALLOWED[module], f"{module} imports {sorted(ours - ALLOWED[module] - {module})}"
+    web = sorted(name for name in MODULES[module] if name.split(".")[0] in WEB_ONLY)
+    assert not web, f"{module} imports {web}: only the web layer may"
+
+
+def test_the_runtime_package_holds_no_tools():
+    for module, imported in MODULES.items():
+        assert not [name for name in imported if name.split(".")[0] == "tools"], module
+    assert not (WEBAPP / "corpus.py").exists() and not (WEBAPP / "benchmark.py").exists()
+    # What the production image copies is webapp/ alone.
+    dockerfile = (ROOT / "docker" / "Dockerfile.api").read_text()
+    assert "COPY tools" not in dockerfile and "COPY . " not in dockerfile
+
+
+def test_each_field_is_declared_once_and_composed_from_declared_fields():
+    assert [f.name for f in FIELDS] == ["embedding384d", "embedding768d", "embedding1155d"]
+    composed = FIELD_BY_NAME["embedding1155d"]
+    assert composed.dims == sum(FIELD_DIMS[part] for part in composed.parts) + len(SENTIMENT_LABELS) == 1155
+    assert composed.depends_on == ("embedding384d", "embedding768d", SENTIMENT)
+    assert ALL_PARTS == ("embedding384d", "embedding768d", SENTIMENT)
+    # No other module spells out a field's dimensions.
+    for path in WEBAPP.rglob("*.py"):
+        if path.name != "fields.py":
+            text = path.read_text()
+            assert not any(f'"{name}": {dims}' in text for name, dims in FIELD_DIMS.items()), path
+
+
+def test_the_readme_documents_every_setting_as_declared():
+    readme = (ROOT / "README.md").read_text()
+    assert markdown_table() in readme, (
+        "the README's settings table differs from webapp/settings.py; paste this:\n" + markdown_table()
+    )
+
+
+def test_settings_are_typed_and_refused_with_the_variable_named(monkeypatch):
+    monkeypatch.setenv("FINNEWS_QUERY_CACHE_SIZE", "0")
+    monkeypatch.setenv("FINNEWS_API_TOKENS", "123456")  # a secret stays the string it is
+    monkeypatch.setenv("FINNEWS_ES_HOSTS", '["https://es1:9200", "https://es2:9200"]')
+    settings = load_settings()
+    assert settings.query_cache_size == 0 and settings.api_tokens.get_secret_value() == "123456"
+    assert settings.es_hosts == ("https://es1:9200", "https://es2:9200")
+    assert "123456" not in repr(settings)
+    monkeypatch.setenv("FINNEWS_WORKERS", "none")
+    monkeypatch.setenv("FINNEWS_STORE_BACKEND", "sqlite")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "FINNEWS_WORKERS" in str(refused.value) and "FINNEWS_STORE_BACKEND" in str(refused.value)
+    assert "123456" not in str(refused.value)
+    # Given values alone (tests): the environment is not read.
+    assert load_settings({"APP_VERSION": "t"}).query_cache_size == 4096
+    with pytest.raises(SettingsError, match="FINNEWS_NO_SUCH_SETTING"):
+        load_settings({"NO_SUCH_SETTING": 1})
+
+
+def test_gunicorn_takes_its_settings_from_the_service_settings(monkeypatch, tmp_path):
+    import importlib
+
+    # What the config sets for a serving process, restored for the rest of this one.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("FINNEWS_WORKERS", "3")
+    monkeypatch.setenv("FINNEWS_THREADS", "2")
+    monkeypatch.setenv("FINNEWS_BIND", "127.0.0.1:9123")
+    import webapp.gunicorn_conf as conf
+
+    conf = importlib.reload(conf)
+    assert (conf.workers, conf.threads, conf.bind) == (3, 2, "127.0.0.1:9123")
+
+
+def test_the_notebooks_take_per_field_thresholds_for_exactly_the_declared_fields():
+    from notebooks.checks import require_every_field
+
+    require_every_field("x", dict.fromkeys(FIELD_DIMS, 1.0))
+    with pytest.raises(ValueError, match="missing: embedding1155d"):
+        require_every_field("x", {"embedding384d": 1.0, "embedding768d": 1.0})
+    for name in ("performance", "relevance"):
+        notebook = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+        source = "".join("".join(cell["source"]) for cell in notebook["cells"])
+        assert "_384d" not in source and "_1155d" not in source, name

@@ -1,0 +1,1 @@
+"""Tools around the service, outside its runtime package: corpus generation, evaluation, benchmarks."""

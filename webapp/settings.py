@@ -1,0 +1,203 @@
+"""Every setting of the service, declared once: typed, validated once at start, documented here.
+
+Each setting is read from the environment variable ``FINNEWS_<NAME>`` (``FINNEWS_STORE_PATH``),
+by its type: numbers and booleans are parsed, strings (passwords, tokens) are taken verbatim.
+The README's settings table is generated from this class (:func:`markdown_table`) and a test
+keeps the two equal; ``flask settings`` shows what a process would run with. A value that does not fit is refused at start with a message naming
+the variable and never repeating the value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+PREFIX = "FINNEWS_"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot run the service; the message names each variable at fault."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, case_sensitive=False, extra="forbid", frozen=True)
+
+    # -- the service --------------------------------------------------------------------------
+    app_version: str = Field("dev", description="Reported by /health; the release sets it to the release version.")
+    model_cache_dir: Path | None = Field(
+        None,
+        description="The verified model cache, filled by `flask models fetch` (default: `<instance>/models`).",
+    )
+    query_cache_size: int = Field(4096, ge=0, description="Query embeddings kept per process (LRU); 0 disables it.")
+    max_content_length: int = Field(
+        64 * 1024, gt=0, description="Request bodies larger than this (bytes) are refused with 413 unparsed."
+    )
+    api_tokens: SecretStr | None = Field(
+        None,
+        description="Bearer tokens the search endpoints and /metrics accept, separated by commas or whitespace "
+        "(in ECS: a secret). Unset: no token is asked for. Read verbatim, never logged.",
+    )
+
+    # -- the store ----------------------------------------------------------------------------
+    store_backend: Literal["embedded", "elasticsearch"] = Field("embedded", description="Where the news is kept.")
+    store_path: Path | None = Field(
+        None, description="The embedded store's index folder (default: `<instance>/index`)."
+    )
+    store_ann_min_documents: int = Field(
+        200_000, ge=0, description="The embedded store builds an IVF index per field from this many documents."
+    )
+
+    # -- Elasticsearch (store_backend = elasticsearch; webapp/store/elasticsearch.py) ----------
+    es_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="The cluster's URL, or a JSON list of node URLs; required for Elasticsearch. "
+        "Credentials never go into the URL.",
+    )
+    es_index: str = Field("finnews", min_length=1, description="The alias the service searches and ingest writes.")
+    es_api_key: SecretStr | None = Field(None, description="An encoded API key (the preferred credential).")
+    es_username: SecretStr | None = Field(
+        None, description="With FINNEWS_ES_PASSWORD: basic authentication instead of an API key."
+    )
+    es_password: SecretStr | None = Field(None, description="With FINNEWS_ES_USERNAME.")
+    es_verify_certs: bool = Field(True, description="TLS certificates are verified unless this is false.")
+    es_ca_certs: Path | None = Field(None, description="A CA bundle (PEM) for a cluster signed by a private CA.")
+    es_request_timeout: float = Field(
+        10.0, gt=0, description="Seconds a search, health or mapping request may take before the store is unavailable."
+    )
+    es_num_candidates_factor: int = Field(
+        10, ge=1, description="kNN num_candidates = this × k (at most 10,000): recall against speed."
+    )
+
+    # -- gunicorn (webapp/gunicorn_conf.py) ---------------------------------------------------
+    workers: int = Field(
+        default_factory=lambda: min(4, multiprocessing.cpu_count()),
+        ge=1,
+        description="gunicorn worker processes.",
+        json_schema_extra={"shown_default": "the cores, at most 4"},
+    )
+    threads: int = Field(4, ge=1, description="Threads per gunicorn worker.")
+    bind: str = Field("0.0.0.0:8000", description="The address gunicorn listens on.")
+
+    @field_validator("es_hosts", mode="before")
+    @classmethod
+    def _hosts_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError("not a JSON list of URLs") from None
+            return (text,) if text else ()
+        return value if value is not None else ()
+
+    @field_validator("es_hosts")
+    @classmethod
+    def _hosts_are_urls(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for host in hosts:
+            parts = urlsplit(host)
+            if parts.username or parts.password:
+                # The URL is not repeated: it holds a secret.
+                raise ValueError(
+                    "must not carry credentials: use FINNEWS_ES_API_KEY, or FINNEWS_ES_USERNAME and _PASSWORD"
+                )
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{host!r} is not an http(s) URL such as https://es.internal:9200")
+        return hosts
+
+    @model_validator(mode="after")
+    def _elasticsearch_complete(self) -> Settings:
+        if self.store_backend != "elasticsearch":
+            return self
+        if not self.es_hosts:
+            raise ValueError("FINNEWS_ES_HOSTS is not set: give the cluster's URL, e.g. https://es.internal:9200")
+        if self.es_api_key and (self.es_username or self.es_password):
+            raise ValueError("give either FINNEWS_ES_API_KEY or FINNEWS_ES_USERNAME/FINNEWS_ES_PASSWORD, not both")
+        if bool(self.es_username) != bool(self.es_password):
+            raise ValueError("FINNEWS_ES_USERNAME and FINNEWS_ES_PASSWORD go together")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment only: no .env file and no secrets folder that could shadow it unseen.
+        return (init_settings, env_settings)
+
+    def with_instance_paths(self, instance_path: str) -> Settings:
+        """Paths left unset, placed in Flask's instance folder."""
+        return self.model_copy(
+            update={
+                "store_path": self.store_path or Path(instance_path) / "index",
+                "model_cache_dir": self.model_cache_dir or Path(instance_path) / "models",
+            }
+        )
+
+
+class _GivenOnly(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, **sources
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _explain(exc: ValidationError) -> SettingsError:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        name = f"{PREFIX}{error['loc'][0]}".upper() if error["loc"] else "configuration"
+        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return SettingsError("; ".join(problems))
+
+
+def load_settings(values: Mapping[str, object] | None = None) -> Settings:
+    """From the environment, or (tests) from ``values`` and the defaults only, the environment
+    unread. Keys are the settings' names in any case (``STORE_PATH`` or ``store_path``)."""
+    try:
+        if values is None:
+            return Settings()
+        return _GivenOnly(**{key.lower(): value for key, value in values.items()})
+    except ValidationError as exc:
+        raise _explain(exc) from None
+
+
+def configure_process(serving: bool) -> None:
+    """The process environment the libraries read when they load, set in this one place.
+
+    MKL_DISABLE_FAST_MM: a gunicorn worker once spun forever inside MKL's own memory manager
+    (mkl_serv_allocate -> mm_account_ptr_by_tid) during concurrent matrix products, every other
+    search thread waiting behind it; with this set MKL takes its buffers from malloc. It must be
+    set before torch loads MKL, so every entry point calls this first.
+    When serving, also: HF_HUB_OFFLINE, so that an accidental hub lookup fails at once instead of
+    retrying (the service only loads from the verified cache); and PROMETHEUS_MULTIPROC_DIR, where
+    each gunicorn worker writes its metric samples for /metrics to add up (prometheus_client
+    reads it when it is imported, so before the app is).
+    """
+    os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
+    if serving:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="finnews-prometheus-"))
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| variable | default | |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if isinstance(field.json_schema_extra, dict) and "shown_default" in field.json_schema_extra:
+            shown = field.json_schema_extra["shown_default"]
+        elif default in (None, ()):
+            shown = "none"
+        else:
+            shown = f"`{json.dumps(default) if isinstance(default, bool) else default}`"
+        rows.append(f"| `{PREFIX}{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(rows)
