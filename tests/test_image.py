@@ -163,7 +163,7 @@ def test_container_serves_searches_as_a_non_root_user(image, small_index, tmp_pa
     # isolation shares the host's network) and the index mounted read-only where the image expects it.
     process = subprocess.Popen(
         ["buildah", "run", "--isolation", "chroot", "--volume", f"{small_index}:/data/index:ro",
-         "--env", "WEB_CONCURRENCY=2", container, "--", *image.config["Entrypoint"], "--bind", bind],
+         "--env", "FINNEWS_WORKERS=2", container, "--", *image.config["Entrypoint"], "--bind", bind],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
