@@ -68,8 +68,8 @@ system-deps: image-deps ## Debian packages the tests use (Chromium, the image to
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 lint: venv ## ruff over the Python code
-	$(BIN)/ruff check webapp tests notebooks plugins roles
-	$(BIN)/ruff format --check webapp tests notebooks plugins roles
+	$(BIN)/ruff check webapp tools tests notebooks plugins roles
+	$(BIN)/ruff format --check webapp tools tests notebooks plugins roles
 
 test: models system-deps lint ## The whole test suite
 	$(BIN)/pytest

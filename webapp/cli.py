@@ -206,8 +206,8 @@ def benchmark_command(
     The corpus and its index are built on the first run (embedding 100,000 documents takes
     about an hour on 2 CPU cores) and reused afterwards. Exits 1 when a target is missed.
     """
+    from tools.corpus import benchmark_queries, write_corpus
     from webapp import benchmark
-    from webapp.corpus import benchmark_queries, write_corpus
     from webapp.ingest import ingest
     from webapp.store.embedded import EmbeddedStore
 
@@ -373,11 +373,16 @@ def es_status() -> None:
 
 
 def init_app(app: Flask) -> None:
-    from webapp.corpus import corpus_cli
+    # The corpus generator is a tool of the checkout: the production image ships webapp/ only.
+    try:
+        from tools.corpus import corpus_cli
+    except ImportError:
+        corpus_cli = None
 
     app.cli.add_command(models_cli)
     app.cli.add_command(ingest_command)
     app.cli.add_command(evaluate_command)
     app.cli.add_command(benchmark_command)
-    app.cli.add_command(corpus_cli)
+    if corpus_cli is not None:
+        app.cli.add_command(corpus_cli)
     app.cli.add_command(es_cli)

@@ -1,0 +1,1 @@
+"""Measurement and data-generation tools: run from the checkout, never shipped in the service's image."""
