@@ -188,7 +188,7 @@ def execute(name: str, folder: Path, parameters: dict) -> NotebookRun:
             str(output),
             parameters=parameters,
             kernel_name=KERNEL,
-            cwd=str(ROOT),  # notebooks import webapp and read data/ relative to the repository
+            cwd=str(ROOT),  # notebooks import webapp and tools and read data/ relative to the repository
             progress_bar=sys.stderr.isatty(),
             execution_timeout=CELL_TIMEOUT_S,
             # The kernel warns on every start that its local TCP channels are not encrypted, and logs

@@ -1,39 +1,43 @@
-"""The synthetic news generator, its judged relevance set and the committed sample data."""
+"""The synthetic news generator (tools/corpus), its judged relevance set and the committed sample data."""
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
+import hashlib
 import json
 import random
 import re
 import string
+import subprocess
+import sys
 from pathlib import Path
 
 import flask
 import pytest
 from click.testing import CliRunner
 
-from webapp import corpus
-from webapp.corpus import (
+from tools.corpus import benchmark_queries, corpus_cli, generate_news, write_corpus, write_relevance
+from tools.corpus.figures import COMPUTED, company_figures, macro_figures
+from tools.corpus.news import END, START, TONES, Labels
+from tools.corpus.queries import RELEVANCE_QUERIES
+from tools.corpus.world import (
     COMPANIES,
     COMPANY_EVENTS,
+    DOC_TYPES,
+    FIGURES,
     MACRO_EVENTS,
-    RELEVANCE_QUERIES,
     SECTOR_BY_KEY,
     SECTORS,
     SOURCES,
-    benchmark_queries,
-    corpus_cli,
-    generate_news,
-    write_corpus,
-    write_relevance,
 )
+from tools.corpus.writer import RELEVANCE_PATH, SAMPLE_COUNT, SAMPLE_PATH, SAMPLE_SEED
+from webapp import create_app
 from webapp.schemas import NewsRecord
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / corpus.SAMPLE_PATH
-RELEVANCE = ROOT / corpus.RELEVANCE_PATH
+SAMPLE = ROOT / SAMPLE_PATH
+RELEVANCE = ROOT / RELEVANCE_PATH
 SENTENCE_BREAK = re.compile(r'(?<=[.!?])"?\s+(?=[A-Z"])')
 
 
@@ -44,8 +48,8 @@ def sample_records() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def sample_labelled() -> list[tuple[dict, corpus.Labels]]:
-    return list(generate_news(corpus.SAMPLE_COUNT, corpus.SAMPLE_SEED))
+def sample_labelled() -> list[tuple[dict, Labels]]:
+    return list(generate_news(SAMPLE_COUNT, SAMPLE_SEED))
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +59,8 @@ def judged() -> list[dict]:
 
 
 def test_committed_files_are_exactly_what_the_generator_writes(tmp_path: Path) -> None:
-    stats = write_corpus(
-        tmp_path / "news.jsonl", corpus.SAMPLE_COUNT, corpus.SAMPLE_SEED, relevance_path=tmp_path / "rel.jsonl"
-    )
-    assert stats.documents == corpus.SAMPLE_COUNT
+    stats = write_corpus(tmp_path / "news.jsonl", SAMPLE_COUNT, SAMPLE_SEED, relevance_path=tmp_path / "rel.jsonl")
+    assert stats.documents == SAMPLE_COUNT
     assert (tmp_path / "news.jsonl").read_bytes() == SAMPLE.read_bytes()
     assert (tmp_path / "rel.jsonl").read_bytes() == RELEVANCE.read_bytes()
     # write_relevance alone judges the same corpus the same way.
@@ -66,8 +68,60 @@ def test_committed_files_are_exactly_what_the_generator_writes(tmp_path: Path) -
     assert (tmp_path / "rel2.jsonl").read_bytes() == RELEVANCE.read_bytes()
 
 
+def test_the_documented_command_regenerates_the_committed_files(tmp_path: Path) -> None:
+    # The command of tools/corpus/__init__.py's docstring and the README, run as written
+    # (into tmp_path instead of data/).
+    news, relevance = tmp_path / "news_sample.jsonl", tmp_path / "relevance.jsonl"
+    command = [sys.executable, "-m", "tools.corpus", "generate", "--count", "1200", "--seed", "20241101"]
+    result = subprocess.run(
+        [*command, "--output", str(news), "--relevance", str(relevance)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Wrote 1,200 documents" in result.stdout
+    assert news.read_bytes() == SAMPLE.read_bytes()
+    assert relevance.read_bytes() == RELEVANCE.read_bytes()
+
+
+# sha256 of what webapp/corpus.py wrote at commit 2e2e899, the last one before the generator moved
+# to tools/corpus and its tables to YAML (recorded with that code before anything changed). They
+# prove the move changed no byte of any corpus, not only of the committed sample; a deliberate
+# change to the generator changes them, and the committed sample with them.
+CORPUS_SHA256 = {
+    (3000, 7): (
+        "3f364965eb4d28d9675685ab778fe3f28f91c6e41477ec0683cc257f57f80446",
+        "435ad94089d00c3324ca2b3c3504d02dc1229b8807ac6c68241e62afad140c67",  # its judged queries
+    ),
+    (500, 11): (
+        "c2282f9fc37ee0b2c1d6fbae3fb56e02bb55ed1016118cb9c5d1e4df66212657",
+        "4cd0c39eebcd503632a536baf20219a6200b87dff2219b3678999fd16e3ff4e8",
+    ),
+}
+BENCHMARK_QUERIES_SHA256 = {  # of json.dumps(benchmark_queries(count, seed)), recorded the same way
+    (2000, 8): "e72c90b430e6143b97a8ceae3d623e5bbc06b1a51806dce89c299b53fce64388",
+    (20000, 3): "2479a6b116ae4137839ee0290505f80eb689315b123e636c550247f155af094c",
+}
+
+
+@pytest.mark.parametrize(("count", "seed"), sorted(CORPUS_SHA256))
+def test_corpora_are_byte_for_byte_what_they_were(tmp_path: Path, count: int, seed: int) -> None:
+    news, relevance = tmp_path / "news.jsonl", tmp_path / "relevance.jsonl"
+    write_corpus(news, count, seed, relevance_path=relevance)
+    digests = (hashlib.sha256(news.read_bytes()).hexdigest(), hashlib.sha256(relevance.read_bytes()).hexdigest())
+    assert digests == CORPUS_SHA256[count, seed]
+
+
+@pytest.mark.parametrize(("count", "seed"), sorted(BENCHMARK_QUERIES_SHA256))
+def test_benchmark_queries_are_what_they_were(count: int, seed: int) -> None:
+    digest = hashlib.sha256(json.dumps(benchmark_queries(count, seed)).encode()).hexdigest()
+    assert digest == BENCHMARK_QUERIES_SHA256[count, seed]
+
+
 def test_every_sample_record_validates(sample_records: list[dict]) -> None:
-    assert len(sample_records) == corpus.SAMPLE_COUNT
+    assert len(sample_records) == SAMPLE_COUNT
     fields = set(NewsRecord.model_fields)
     slugs = {name: slug for name, slug, _ in SOURCES}
     for record in sample_records:
@@ -77,7 +131,7 @@ def test_every_sample_record_validates(sample_records: list[dict]) -> None:
         assert len(parsed.body) > len(parsed.summary) * 0.8
         assert str(parsed.url) == f"https://news.example/{slugs[record['source']]}/{record['id']}"
         assert re.fullmatch(r"nw-\d{6}", record["id"])
-        assert record["doc_type"] in corpus.DOC_TYPES
+        assert record["doc_type"] in DOC_TYPES
         assert 0.0 <= record["quality_score"] <= 1.0 and round(record["quality_score"], 2) == record["quality_score"]
         assert record["themes"]  # organizations may be empty: a macro piece need not name anyone
         assert "{" not in record["title"] + record["summary"] + record["body"]  # no unfilled template slot
@@ -97,7 +151,7 @@ def test_same_seed_same_output_different_seed_different_output() -> None:
 
 def test_dates_cover_two_years(sample_records: list[dict]) -> None:
     dates = [dt.datetime.fromisoformat(r["published_dt"].replace("Z", "+00:00")) for r in sample_records]
-    assert all(corpus.START <= d < corpus.END for d in dates)
+    assert all(START <= d < END for d in dates)
     assert min(dates) < dt.datetime(2024, 11, 15, tzinfo=dt.UTC)
     assert max(dates) > dt.datetime(2026, 10, 15, tzinfo=dt.UTC)
     months = {(d.year, d.month) for d in dates}
@@ -106,9 +160,9 @@ def test_dates_cover_two_years(sample_records: list[dict]) -> None:
     assert dates == sorted(dates)
 
 
-def test_tone_balance_and_tone_carrying_words(sample_labelled: list[tuple[dict, corpus.Labels]]) -> None:
+def test_tone_balance_and_tone_carrying_words(sample_labelled: list[tuple[dict, Labels]]) -> None:
     tones = collections.Counter(labels.tone for _, labels in sample_labelled)
-    shares = {tone: tones[tone] / len(sample_labelled) for tone in corpus.TONES}
+    shares = {tone: tones[tone] / len(sample_labelled) for tone in TONES}
     assert all(0.25 <= share <= 0.42 for share in shares.values()), shares
     # The tone has to be in the words, for a finance sentiment lexicon to find it.
     positive = {"gain", "gained", "strong", "improved", "exceeding", "record", "boost", "boosts", "rose", "success"}
@@ -127,7 +181,7 @@ def test_tone_balance_and_tone_carrying_words(sample_labelled: list[tuple[dict, 
     assert per_doc["neutral"][1] < per_doc["negative"][1] / 3
 
 
-def test_variety(sample_records: list[dict], sample_labelled: list[tuple[dict, corpus.Labels]]) -> None:
+def test_variety(sample_records: list[dict], sample_labelled: list[tuple[dict, Labels]]) -> None:
     assert len(SECTORS) >= 14 and 80 <= len(COMPANIES) <= 120
     assert len({c.name for c in COMPANIES}) == len(COMPANIES)
     assert len({c.ticker for c in COMPANIES}) == len(COMPANIES)
@@ -137,13 +191,13 @@ def test_variety(sample_records: list[dict], sample_labelled: list[tuple[dict, c
     assert len({labels.event for _, labels in sample_labelled}) >= 50
     kinds = collections.Counter(labels.kind for _, labels in sample_labelled)
     assert 0.12 < kinds["macro"] / len(sample_labelled) < 0.3
-    assert set(collections.Counter(r["doc_type"] for r in sample_records)) == set(corpus.DOC_TYPES)
+    assert set(collections.Counter(r["doc_type"] for r in sample_records)) == set(DOC_TYPES)
     assert {r["source"] for r in sample_records} == {name for name, _, _ in SOURCES}
     titles = [r["title"] for r in sample_records]
     assert len(set(titles)) / len(titles) > 0.95
 
 
-def test_labels_agree_with_the_text(sample_labelled: list[tuple[dict, corpus.Labels]]) -> None:
+def test_labels_agree_with_the_text(sample_labelled: list[tuple[dict, Labels]]) -> None:
     for record, labels in sample_labelled:
         text = f"{record['title']} {record['summary']} {record['body']}"
         if labels.kind == "company":
@@ -172,16 +226,23 @@ def test_every_template_fills_from_its_context() -> None:
             if event.sectors is not None and sector.key not in event.sectors:
                 continue
             company = next(c for c in COMPANIES if c.sector == sector.key)
-            ctx = corpus._company_context(rng, company, sector, when, event.tone)
+            ctx = company_figures(rng, company, sector, when, event.tone)
             for template in event.titles + event.leads + event.details:
                 assert slots(template) <= set(ctx), (event.key, template)
                 template.format_map(ctx)
     for event in MACRO_EVENTS:
         assert len(event.titles) >= 4 and len(event.leads) >= 3 and len(event.details) >= 3, event.key
         for key in set(event.sectors or ()):
-            ctx, _ = corpus._macro_context(rng, event, SECTOR_BY_KEY[key], when)
+            ctx, _ = macro_figures(rng, event, SECTOR_BY_KEY[key], when)
             for template in event.titles + event.leads + event.details:
                 template.format_map(ctx)
+
+
+def test_every_computed_figure_is_drawn_by_a_table() -> None:
+    # A figure computed in Python but named by no table of data/figures.yaml would be dead code.
+    tables = [FIGURES[name] for name in ("common", "company", "macro")]
+    computed = {slot for table in tables for entry in table for slot, how in entry.items() if how == "computed"}
+    assert computed == set(COMPUTED)
 
 
 def test_relevance_set(judged: list[dict], sample_records: list[dict]) -> None:
@@ -216,10 +277,9 @@ def test_benchmark_queries_are_unique_and_repeatable() -> None:
     assert benchmark_queries(500, seed=3) != benchmark_queries(500, seed=4)
 
 
-def test_generation_streams_quickly(tmp_path: Path) -> None:
+def test_generation_streams_to_a_file(tmp_path: Path) -> None:
     stats = write_corpus(tmp_path / "big.jsonl", 5_000, 99)
-    assert stats.documents == 5_000
-    assert stats.seconds < 5  # about 0.5 s; 100,000 records take about 10 s
+    assert stats.documents == 5_000 and stats.seconds > 0  # about 0.5 s; 100,000 records take about 10 s
     with (tmp_path / "big.jsonl").open(encoding="utf-8") as handle:
         assert sum(1 for _ in handle) == 5_000
 
@@ -242,3 +302,15 @@ def test_cli_generate_writes_the_files(tmp_path: Path) -> None:
     help_text = CliRunner().invoke(corpus_cli, ["generate", "--help"]).output
     for option in ("--count", "--seed", "--output", "--relevance"):
         assert option in help_text
+
+
+def test_the_tools_commands_run_from_the_checkout_and_the_app_has_none_of_them(tmp_path: Path) -> None:
+    # The production image ships webapp/ alone: the service's app must not need tools/.
+    config = {"STORE_PATH": str(tmp_path / "index"), "MODEL_CACHE_DIR": str(tmp_path / "models")}
+    assert not {"corpus", "evaluate", "benchmark"} & set(create_app(config).cli.commands)
+    listed = subprocess.run(
+        [sys.executable, "-m", "tools", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert listed.returncode == 0, listed.stderr
+    for command in ("corpus", "evaluate", "benchmark"):
+        assert f"  {command}" in listed.stdout, listed.stdout

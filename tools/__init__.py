@@ -1,1 +1,2 @@
-"""Tools around the service, outside its runtime package: corpus generation, evaluation, benchmarks."""
+"""Measurement and data-generation tools (corpus, evaluation, benchmarks): run from the checkout, never
+shipped in the service's image."""
