@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tools.benchmark import benchmark_command, percentile, verdicts
 
 
@@ -13,6 +15,7 @@ def test_percentile_picks_ranks():
     assert percentile([7.0], 95) == 7.0
 
 
+@pytest.mark.slow
 def test_benchmark_command_end_to_end_on_a_tiny_corpus(make_app, tmp_path):
     app = make_app(tmp_path / "unused-index")
     folder = tmp_path / "bench"

@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow
+
 SCRIPT = ROOT / "roles" / "rehearsal_process" / "files" / "bound-process.sh"
 # The supervised command: it writes its pid, then lives until it is stopped.
 COMMAND = ["bash", "-c", 'echo $$ >> "$0"; exec sleep 600']

@@ -214,6 +214,7 @@ def _ready(url: str) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_gunicorn_stays_up_through_an_outage_and_recovers_by_itself(gunicorn_on_elasticsearch):
     url, fake, log_path, secret, process = gunicorn_on_elasticsearch
     query = {"query": "Harbor Bank deposits", "size": 5}

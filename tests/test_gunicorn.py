@@ -8,9 +8,12 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def test_answers_concurrent_searches_on_every_endpoint(gunicorn_server):

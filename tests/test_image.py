@@ -28,7 +28,7 @@ VERSION = "v0.0.0-test"
 IMAGE = f"localhost/finbert-rag/api:{VERSION}"
 REPORT = ARTIFACTS / "image-report.json"
 # A first build on a machine (base image, wheelhouse, every layer) takes minutes on 2 cores.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.image]
 
 
 @dataclass

@@ -28,6 +28,8 @@ from notebooks.checks import MIME_TYPE, Checks, recorded_checks
 from notebooks.client import TOKEN_ENV, session
 from tests.conftest import ROOT, free_port
 
+pytestmark = pytest.mark.slow
+
 SCHEMA = json.loads((ROOT / "notebooks" / "summary.schema.json").read_text())
 # Stands for a real token: it must reach the service and no file the run writes.
 TOKEN = "tok-3f9c2a7e-validation-secret"
