@@ -51,7 +51,27 @@ def test_ansible_lint_production_profile():
     assert "[ERROR]" not in result.stdout + result.stderr, result.stderr[-3000:]
 
 
-MODULES = sorted([*ROOT.glob("plugins/modules/*.py"), *ROOT.glob("roles/*/library/*.py")])
+MODULES = sorted(ROOT.glob("plugins/modules/*.py"))
+FILTERS = sorted(ROOT.glob("plugins/filter/*.py"))
+
+
+def test_our_plugins_live_in_plugins():
+    """One home for our modules and filters, the folders ansible.cfg names; none inside a role or
+    beside a playbook, where ansible would find them for that role or playbook only."""
+    stray = [
+        path.relative_to(ROOT)
+        for pattern in (
+            "roles/*/library",
+            "roles/*/*_plugins",
+            "library",
+            "*_plugins",
+            "playbooks/library",
+            "playbooks/*_plugins",
+        )
+        for path in ROOT.glob(pattern)
+    ]
+    assert not stray
+    assert MODULES and FILTERS
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda path: path.stem)
@@ -61,6 +81,16 @@ def test_module_documentation_matches_its_arguments(module):
     assert result.returncode == 0, result.stderr
     documented = json.loads(result.stdout)[module.stem]["doc"]["options"]
     assert set(documented) - AWS_COMMON_OPTIONS == set(argument_spec(module))
+
+
+@pytest.mark.parametrize("plugin", FILTERS, ids=lambda path: path.stem)
+def test_filter_is_documented(plugin):
+    """Each of our filters is found through ansible.cfg, under its file's name, with its documentation."""
+    result = run(str(BIN / "ansible-doc"), "--json", "-t", "filter", plugin.stem)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)[plugin.stem]
+    assert entry["doc"]["name"] == plugin.stem and entry["doc"]["filename"] == str(plugin)
+    assert entry["doc"]["options"]["_input"]["description"] and entry["examples"] and entry["return"]["_value"]
 
 
 # The connection options every AnsibleAWSModule adds to its own (the amazon.aws doc fragments).
@@ -136,3 +166,4 @@ def test_local_inventory_points_every_aws_call_at_loopback():
     environment = json.loads(result.stdout)["aws_environment"]
     assert environment["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert environment["AWS_ACCESS_KEY_ID"] == "testing"
+
