@@ -231,11 +231,12 @@ def test_next_release_moves_prod_and_latest(first_release, tmp_path, oci_registr
 
 
 def test_ecr_registry_credentials_come_from_an_authorization_token(moto_url):
-    """The module the role logs in to a real ECR registry with, against the emulated ECR."""
+    """The module the role logs in to a real ECR registry with (plugins/modules, found through
+    ansible.cfg as the role finds it), against the emulated ECR."""
     result = subprocess.run(
         [VENV_BIN / "ansible", "localhost", "-c", "local", "-i", "localhost,", "-m", "ecr_authorization_token_info",
          "-e", f"ansible_python_interpreter={sys.executable}", "-o"],
-        cwd=ROOT, env={**os.environ, **AWS_ENV, "AWS_URL": moto_url, "ANSIBLE_LIBRARY": str(ROOT / "roles/images/library")},
+        cwd=ROOT, env={**os.environ, **AWS_ENV, "AWS_URL": moto_url},
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

@@ -51,7 +51,27 @@ def test_ansible_lint_production_profile():
     assert "[ERROR]" not in result.stdout + result.stderr, result.stderr[-3000:]
 
 
-MODULES = sorted([*ROOT.glob("plugins/modules/*.py"), *ROOT.glob("roles/*/library/*.py")])
+MODULES = sorted(ROOT.glob("plugins/modules/*.py"))
+FILTERS = sorted(ROOT.glob("plugins/filter/*.py"))
+
+
+def test_our_plugins_live_in_plugins():
+    """One home for our modules and filters, the folders ansible.cfg names; none inside a role or
+    beside a playbook, where ansible would find them for that role or playbook only."""
+    stray = [
+        path.relative_to(ROOT)
+        for pattern in (
+            "roles/*/library",
+            "roles/*/*_plugins",
+            "library",
+            "*_plugins",
+            "playbooks/library",
+            "playbooks/*_plugins",
+        )
+        for path in ROOT.glob(pattern)
+    ]
+    assert not stray
+    assert MODULES and FILTERS
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda path: path.stem)
@@ -61,6 +81,16 @@ def test_module_documentation_matches_its_arguments(module):
     assert result.returncode == 0, result.stderr
     documented = json.loads(result.stdout)[module.stem]["doc"]["options"]
     assert set(documented) - AWS_COMMON_OPTIONS == set(argument_spec(module))
+
+
+@pytest.mark.parametrize("plugin", FILTERS, ids=lambda path: path.stem)
+def test_filter_is_documented(plugin):
+    """Each of our filters is found through ansible.cfg, under its file's name, with its documentation."""
+    result = run(str(BIN / "ansible-doc"), "--json", "-t", "filter", plugin.stem)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(result.stdout)[plugin.stem]
+    assert entry["doc"]["name"] == plugin.stem and entry["doc"]["filename"] == str(plugin)
+    assert entry["doc"]["options"]["_input"]["description"] and entry["examples"] and entry["return"]["_value"]
 
 
 # The connection options every AnsibleAWSModule adds to its own (the amazon.aws doc fragments).
@@ -136,3 +166,60 @@ def test_local_inventory_points_every_aws_call_at_loopback():
     environment = json.loads(result.stdout)["aws_environment"]
     assert environment["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert environment["AWS_ACCESS_KEY_ID"] == "testing"
+
+
+# What the resources of each environment are called. A name that changes makes the next release
+# create a new resource beside the old one (and lose what the old one held: secrets, logs), so a
+# change here must be deliberate.
+def expected_names(environment: str) -> dict:
+    return {
+        "service_environment_name": f"finbert-rag-{environment}",
+        "service_cluster": f"finbert-rag-{environment}",
+        "service_ecs_service": "finbert-rag-api",
+        "service_task_family": f"finbert-rag-{environment}-api",
+        "service_execution_role": f"finbert-rag-{environment}-task-execution",
+        "service_task_role": f"finbert-rag-{environment}-task",
+        "service_log_group": f"/ecs/finbert-rag-{environment}",
+        "service_load_balancer": f"finbert-rag-{environment}",
+        "service_target_group": f"finbert-rag-{environment}-api",
+        "service_api_repository": "finbert-rag/api",
+        "service_images": ["finbert-rag/api"],
+        "service_secrets": [f"finbert-rag/{environment}/elasticsearch", f"finbert-rag/{environment}/api-tokens"],
+    }
+
+
+RENDER_NAMES = """
+- name: Render the resource names
+  hosts: release
+  gather_facts: false
+  vars_files: [{service_vars}]
+  tasks:
+    - name: Write them
+      ansible.builtin.copy:
+        content: "{{{{ names | to_json }}}}"
+        dest: "{output}"
+        mode: "0600"
+      vars:
+        names: {names}
+"""
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_resource_names(inventory, tmp_path):
+    """playbooks/vars/service.yml as the playbooks read it, with each inventory: the names AWS will
+    see, each within AWS's length limits."""
+    expected = expected_names(inventory)
+    names = {name: f"{{{{ {name} }}}}" for name in expected}
+    names["service_images"] = "{{ service_images | map(attribute='name') }}"
+    names["service_secrets"] = "{{ service_secrets | map(attribute='name') }}"
+    playbook = tmp_path / "names.yml"
+    output = tmp_path / "names.json"
+    playbook.write_text(
+        RENDER_NAMES.format(service_vars=ROOT / "playbooks/vars/service.yml", output=output, names=json.dumps(names))
+    )
+    result = run(str(BIN / "ansible-playbook"), str(playbook), "-i", f"inventories/{inventory}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rendered = json.loads(output.read_text())
+    assert rendered == expected
+    assert max(len(rendered["service_load_balancer"]), len(rendered["service_target_group"])) <= 32
+    assert max(len(rendered["service_execution_role"]), len(rendered["service_task_role"])) <= 64

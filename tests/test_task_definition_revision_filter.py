@@ -1,0 +1,98 @@
+"""The runbook's task_definition_revision filter (plugins/filter): a task definition ARN, or a
+family:revision, becomes family:revision; anything else is an error. Called as a function, and
+through Ansible as the roles call it (found by ansible.cfg's filter_plugins, mapped over a list)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+PLUGIN = ROOT / "plugins" / "filter" / "task_definition_revision.py"
+ARN = "arn:aws:ecs:ap-south-1:123456789012:task-definition/finbert-rag-production-api:41"
+
+
+@pytest.fixture(scope="module")
+def task_definition_revision():
+    spec = importlib.util.spec_from_file_location("task_definition_revision_filter", PLUGIN)
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    return plugin.FilterModule().filters()["task_definition_revision"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ARN,
+        # Other partitions' ARNs.
+        "arn:aws-cn:ecs:cn-north-1:123456789012:task-definition/finbert-rag-production-api:41",
+        "arn:aws-us-gov:ecs:us-gov-west-1:123456789012:task-definition/finbert-rag-production-api:41",
+        # What moto stores after UpdateService, and what the roles pass around.
+        "finbert-rag-production-api:41",
+    ],
+)
+def test_arn_or_revision_gives_the_revision(task_definition_revision, name):
+    assert task_definition_revision(name) == "finbert-rag-production-api:41"
+
+
+def test_family_may_hold_underscores_and_capitals(task_definition_revision):
+    assert task_definition_revision("arn:aws:ecs:eu-west-1:000000000000:task-definition/My_Task-2:1") == "My_Task-2:1"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "",
+        "finbert-rag-production-api",  # a family without its revision
+        "finbert-rag-production-api:latest",
+        "finbert-rag-production-api:0",  # revisions count from 1
+        "arn:aws:ecs:ap-south-1:123456789012:service/finbert-rag-production/finbert-rag-api",
+        "arn:aws:ecs:ap-south-1:123456789012:task-definition/finbert-rag-production-api",
+        "arn:aws:ecs:ap-south-1:12345:task-definition/finbert-rag-production-api:41",  # not an account id
+        ARN + "\n",
+        " " + ARN,
+        "family with spaces:1",
+        None,
+        41,
+        ["finbert-rag-production-api:41"],
+    ],
+)
+def test_anything_else_is_an_error(task_definition_revision, garbage):
+    with pytest.raises(AnsibleFilterError, match="neither a task definition ARN nor a family:revision"):
+        task_definition_revision(garbage)
+
+
+def ansible_debug(expression: str) -> subprocess.CompletedProcess:
+    """`expression` templated by ansible from the repository root, where ansible.cfg is."""
+    return subprocess.run(
+        [str(BIN / "ansible"), "localhost", "-c", "local", "-i", "localhost,", "-o",
+         "-e", f"ansible_python_interpreter={sys.executable}",
+         "-m", "ansible.builtin.debug", "-a", f"msg={{{{ {expression} }}}}"],
+        cwd=ROOT, env={**os.environ, "ANSIBLE_NOCOLOR": "1"},
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_roles_find_it_through_ansible_cfg():
+    services = [{"taskDefinition": ARN}, {"taskDefinition": "finbert-rag-production-api:40"}]
+    result = ansible_debug(
+        f"{json.dumps(services)} | map(attribute='taskDefinition') | map('task_definition_revision')"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout.split("=>", 1)[1])["msg"] == [
+        "finbert-rag-production-api:41",
+        "finbert-rag-production-api:40",
+    ]
+
+    failed = ansible_debug("'finbert-rag-production-api' | task_definition_revision")
+    assert failed.returncode != 0
+    assert "'finbert-rag-production-api' is neither a task definition ARN nor a family:revision" in failed.stdout
