@@ -9,6 +9,9 @@ import pytest
 
 from tests.conftest import ROOT, ansible_module_runner, aws_client
 
+# Each test runs Ansible or its modules in processes of their own, against moto.
+pytestmark = pytest.mark.slow
+
 MODULE = ROOT / "plugins" / "modules" / "cloudwatch_dashboard.py"
 BODY = {"widgets": [{"type": "text", "x": 0, "y": 0, "width": 6, "height": 2, "properties": {"markdown": "v1"}}]}
 

@@ -14,6 +14,9 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import ROOT, ansible_module_runner, aws_client
 
+# Each test runs Ansible or its modules in processes of their own, against moto.
+pytestmark = pytest.mark.slow
+
 MODULE = ROOT / "plugins" / "modules" / "ecr_repository.py"
 NAME = "finbert-rag/api"
 LIFECYCLE = {

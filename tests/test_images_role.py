@@ -26,7 +26,7 @@ VENV_BIN = Path(sys.executable).parent
 VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its layers
 REPOSITORY = "finbert-rag/api"
 # Run alone, the first run builds the image from scratch: minutes on 2 cores.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.image]
 PLAYBOOK = """
 - name: Build and push the release images
   hosts: localhost

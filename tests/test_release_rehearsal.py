@@ -26,7 +26,7 @@ import requests
 from tests.conftest import ARTIFACTS, ROOT, free_port
 
 # Each test is one or more whole releases; the first also waits for the session's sample index.
-pytestmark = pytest.mark.timeout(1800)
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.rehearsal]
 
 FAMILY = "finbert-rag-local-api"
 CLUSTER = "finbert-rag-local"

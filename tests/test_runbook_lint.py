@@ -15,6 +15,9 @@ import yaml
 
 from tests.conftest import ROOT
 
+# Each test runs Ansible or its modules in processes of their own, against moto.
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 INVENTORIES = ("production", "staging", "local")
 PHASES = (

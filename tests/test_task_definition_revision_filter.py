@@ -82,6 +82,7 @@ def ansible_debug(expression: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_roles_find_it_through_ansible_cfg():
     services = [{"taskDefinition": ARN}, {"taskDefinition": "finbert-rag-production-api:40"}]
     result = ansible_debug(
