@@ -9,7 +9,12 @@ aliases (atomic ``_aliases``, ``is_write_index``, ``require_alias``), strict map
 dense_vector dimension checks, ``_bulk`` with per-item results, ``_mget``, ``_count``,
 ``_refresh`` and a kNN search: exact cosine over the stored vectors, scored ``(1 + cos) / 2``
 in float32, with the filter applied during the search, ``similarity`` compared with the raw
-cosine, then ``num_candidates`` per index and the best ``k`` overall.
+cosine, then ``num_candidates`` per index and the best ``k`` overall. Searches with a ``query``
+(a filter, or ``function_score`` with ``random_score`` to draw a random sample), sorted by
+``_doc`` or score, with ``from`` + ``size`` within ``index.max_result_window``; and the scroll API
+that the client's ``helpers.scan`` reads an index with (a view of the moment the scroll opened,
+pages of ``size``, keep-alive renewed by each page, ``search_context_missing_exception`` once it
+lapsed, contexts freed by ``DELETE _search/scroll``).
 
 It records every request (method, path, query parameters, headers, parsed body; a ``_bulk``
 body as its list of NDJSON lines) so tests can check the exact bodies the client sent, and
@@ -19,8 +24,9 @@ it can fail on purpose: per request, per bulk item, as an outage (connection ref
 What it leaves out, and a real cluster may do differently: HNSW is approximate and this search
 is exact (what a search with num_candidates covering the whole index gives); one shard per
 index; documents become searchable at a refresh only (no periodic refresh); queries other than
-term, terms, range, bool and match_all are answered 400; no security beyond checking one API
-key or username and password.
+term, terms, range, bool, match_all and function_score/random_score are answered 400, and those
+that match score 1.0 (no relevance scoring); no security beyond checking one API key or
+username and password.
 """
 
 from __future__ import annotations
@@ -29,13 +35,16 @@ import base64
 import copy
 import datetime as dt
 import fnmatch
+import hashlib
 import itertools
 import json
+import random
 import re
 import threading
 import time
 import traceback
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +55,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 MAX_NUM_CANDIDATES = 10_000
+MAX_RESULT_WINDOW = 10_000  # index.max_result_window: from + size of a search, scrolls excepted
 INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_.+-]*$")
 
 
@@ -76,6 +86,17 @@ class _Delayed:
 
     seconds: float
     answer: tuple
+
+
+@dataclass
+class _Scroll:
+    """An open scroll: the hits of the search that opened it, and how far the client has read."""
+
+    hits: list[dict]
+    size: int
+    position: int
+    expires_at: float
+    shards: int
 
 
 @dataclass
@@ -145,6 +166,7 @@ class FakeElasticsearch:
         self.unavailable = False
         self.product_header = True  # False: answer as a server that is not Elasticsearch
         self.red_indices: set[str] = set()
+        self.scrolls: dict[str, _Scroll] = {}  # open scroll contexts by id
         self._request_failures: list[list] = []  # [endpoint, status, error_type, times_left]
         self._document_failures: dict[str, list] = {}  # id -> [status, error_type, reason, times_left]
         self._answering = threading.Event()
@@ -164,6 +186,8 @@ class FakeElasticsearch:
                 Rule("/_alias/<name>", methods=["GET", "HEAD"], endpoint="get_alias"),
                 Rule("/_bulk", methods=["POST", "PUT"], endpoint="bulk"),
                 Rule("/<target>/_bulk", methods=["POST", "PUT"], endpoint="bulk"),
+                Rule("/_search/scroll", methods=["GET", "POST", "DELETE"], endpoint="scroll"),
+                Rule("/_search/scroll/<scroll_id>", methods=["GET", "POST", "DELETE"], endpoint="scroll"),
                 Rule("/<target>/_search", methods=["GET", "POST"], endpoint="search"),
                 Rule("/<target>/_count", methods=["GET", "POST"], endpoint="count"),
                 Rule("/<target>/_mget", methods=["GET", "POST"], endpoint="mget"),
@@ -645,36 +669,116 @@ class FakeElasticsearch:
     def _search(self, request, body, target: str):
         started = time.perf_counter()
         body = body or {}
-        unknown = set(body) - {"knn", "size", "from", "_source", "track_total_hits"}
+        unknown = set(body) - {"knn", "query", "sort", "size", "from", "_source", "track_total_hits"}
         if unknown:
             raise EsError(400, "parsing_exception", f"the fake does not implement search option [{sorted(unknown)[0]}]")
-        if "knn" not in body:
-            raise EsError(400, "parsing_exception", "the fake answers knn searches only")
+        if "knn" in body and ("query" in body or "sort" in body):
+            raise EsError(400, "parsing_exception", "the fake does not combine knn with query or sort")
         indices = self._resolve(target)
         size, offset = int(body.get("size", 10)), int(body.get("from", 0))
-        knn = body["knn"]
-        if not isinstance(knn, dict):
-            raise EsError(400, "parsing_exception", "the fake answers a single knn clause only")
-        ranked = self._knn(indices, knn, size)
+        keep_alive = request.args.get("scroll")
+        if keep_alive is not None and "from" in body:
+            raise EsError(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: using [from] is not allowed in a scroll context;",
+            )
+        if keep_alive is None and offset + size > MAX_RESULT_WINDOW:
+            raise EsError(
+                400,
+                "illegal_argument_exception",
+                f"Result window is too large, from + size must be less than or equal to: [{MAX_RESULT_WINDOW}] but was "
+                f"[{offset + size}]. See the scroll api for a more efficient way to request large data sets.",
+            )
+        if "knn" in body:
+            knn = body["knn"]
+            if not isinstance(knn, dict):
+                raise EsError(400, "parsing_exception", "the fake answers a single knn clause only")
+            ranked = self._knn(indices, knn, size)
+        else:
+            ranked = self._query(indices, body.get("query", {"match_all": {}}), body.get("sort"))
+        source_spec = _source_spec(body.get("_source", True), request.args)
         hits = [
-            {
-                "_index": index.name,
-                "_id": doc_id,
-                "_score": score,
-                "_source": _filter_source(source, body.get("_source", True)),
-            }
-            for score, index, doc_id, source in ranked[offset : offset + size]
+            {"_index": index.name, "_id": doc_id, "_score": score, "_source": _filter_source(source, source_spec)}
+            for score, index, doc_id, source in ranked
         ]
-        return {
+        answer = {
             "took": int((time.perf_counter() - started) * 1000),
             "timed_out": False,
             "_shards": {"total": len(indices), "successful": len(indices), "skipped": 0, "failed": 0},
             "hits": {
                 "total": {"value": len(ranked), "relation": "eq"},
-                "max_score": ranked[0][0] if ranked else None,
-                "hits": hits,
+                "max_score": max((h["_score"] for h in hits if h["_score"] is not None), default=None),
+                "hits": hits[offset : offset + size],
             },
         }
+        if keep_alive is not None:
+            # A scroll keeps the view of this moment: later writes are not seen by its pages.
+            scroll_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            self.scrolls[scroll_id] = _Scroll(hits, size, size, time.monotonic() + _seconds(keep_alive), len(indices))
+            answer["_scroll_id"] = scroll_id
+        return answer
+
+    def _scroll(self, request, body, scroll_id: str | None = None):
+        body = body or {}
+        if request.method == "DELETE":
+            given = body.get("scroll_id", scroll_id)
+            ids = list(self.scrolls) if given == "_all" else [given] if isinstance(given, str) else list(given or [])
+            freed = sum(self.scrolls.pop(i, None) is not None for i in ids)
+            return (200 if freed or not ids else 404), {"succeeded": True, "num_freed": freed}
+        scroll_id = body.get("scroll_id", scroll_id or request.args.get("scroll_id"))
+        keep_alive = body.get("scroll", request.args.get("scroll"))
+        scroll = self.scrolls.get(scroll_id)
+        if scroll is not None and scroll.expires_at < time.monotonic():
+            del self.scrolls[scroll_id]
+            scroll = None
+        if scroll is None:
+            reason = f"No search context found for id [{scroll_id}]"
+            cause = {"type": "search_context_missing_exception", "reason": reason}
+            raise EsError(
+                404,
+                "search_phase_execution_exception",
+                "all shards failed",
+                phase="query",
+                grouped=True,
+                failed_shards=[{"shard": -1, "index": None, "reason": cause}],
+                caused_by=cause,
+            )
+        if keep_alive is not None:
+            scroll.expires_at = time.monotonic() + _seconds(keep_alive)
+        page = scroll.hits[scroll.position : scroll.position + scroll.size]
+        scroll.position += len(page)
+        shards = {"total": scroll.shards, "successful": scroll.shards, "skipped": 0, "failed": 0}
+        return {
+            "_scroll_id": scroll_id,
+            "took": 0,
+            "timed_out": False,
+            "_shards": shards,
+            "hits": {"total": {"value": len(scroll.hits), "relation": "eq"}, "max_score": None, "hits": page},
+        }
+
+    def expire_scrolls(self) -> None:
+        """Every open scroll outlives its keep-alive (the client paused too long between pages)."""
+        for scroll in self.scrolls.values():
+            scroll.expires_at = 0.0
+
+    def _query(self, indices: list[FakeIndex], query: dict, sort: Any) -> list[tuple]:
+        """(score, index, id, source) of every searchable document the query matches, ordered by
+        ``sort``: ``_doc`` (index order, then the order documents were first indexed; no score)
+        or, by default, score descending."""
+        sort_keys = [sort] if isinstance(sort, (str, dict)) else list(sort or ["_score"])
+        names = [next(iter(key)) if isinstance(key, dict) else key for key in sort_keys]
+        if names not in (["_doc"], ["_score"]):
+            raise EsError(400, "parsing_exception", f"the fake sorts by _doc or by _score only, not {sort}")
+        matched = []
+        for index in indices:
+            for doc_id, source in index.searchable.items():
+                score = _score(query, source, doc_id, index)
+                if score is not None:
+                    matched.append((score, index, doc_id, source))
+        if names == ["_doc"]:
+            return [(None, index, doc_id, source) for _, index, doc_id, source in matched]
+        return sorted(matched, key=lambda hit: -hit[0])
 
     def _knn(self, indices: list[FakeIndex], knn: dict, size: int) -> list[tuple]:
         for required in ("field", "query_vector"):
@@ -834,6 +938,45 @@ def _matches(query: dict, source: dict, index: FakeIndex) -> bool:
     raise EsError(400, "parsing_exception", f"unknown query [{kind}]", line=1, col=1)
 
 
+def _score(query: dict, source: dict, doc_id: str, index: FakeIndex) -> float | None:
+    """The score of a document for a query, or None when it does not match. ``function_score``
+    with ``random_score`` (the documented way to draw a random sample) scores each document
+    uniformly in [0, 1): reproducibly for a ``seed`` (hashed with the document's index and id,
+    whatever ``field`` names; Elasticsearch hashes that field's value), afresh on every request
+    without one. Other queries score 1.0 when they match (Elasticsearch would compute relevance)."""
+    (kind, spec), *_ = query.items()
+    if kind != "function_score":
+        return 1.0 if _matches(query, source, index) else None
+    unknown = set(spec) - {"query", "random_score", "boost_mode", "boost"}
+    if unknown or "random_score" not in spec:
+        raise EsError(
+            400, "parsing_exception", f"the fake's function_score implements random_score only, not {sorted(unknown)}"
+        )
+    inner = _score(spec.get("query", {"match_all": {}}), source, doc_id, index)
+    if inner is None:
+        return None
+    seed = spec["random_score"].get("seed")
+    if seed is None:
+        draw = random.random()
+    else:
+        digest = hashlib.sha256(f"{seed}\0{index.name}\0{doc_id}".encode()).digest()
+        draw = int.from_bytes(digest[:8], "big") / 2**64
+    return draw if spec.get("boost_mode", "multiply") == "replace" else inner * draw
+
+
+def _source_spec(body_spec: Any, params: Mapping[str, str]) -> Any:
+    """What of _source a search returns: the body's ``_source``, overridden by the ``_source``,
+    ``_source_includes`` and ``_source_excludes`` URL parameters (the client sends the latter two
+    there)."""
+    if params.get("_source") in ("false", "true"):
+        return params["_source"] == "true"
+    includes = [p for p in params.get("_source_includes", "").split(",") if p]
+    excludes = [p for p in params.get("_source_excludes", "").split(",") if p]
+    if not includes and not excludes:
+        return body_spec
+    return {"includes": includes, "excludes": excludes}
+
+
 def _filter_source(source: dict, spec: Any) -> dict | None:
     if spec is False:
         return None
@@ -856,8 +999,8 @@ def _compat_version(header: str) -> int | None:
 
 
 def _seconds(value: str) -> float:
-    match = re.fullmatch(r"(\d+)(ms|s|m)?", value)
+    match = re.fullmatch(r"(\d+)(ms|s|m|h)?", value)
     if not match:
         raise EsError(400, "illegal_argument_exception", f"failed to parse setting [timeout] with value [{value}]")
     number, unit = int(match.group(1)), match.group(2) or "ms"
-    return number / 1000 if unit == "ms" else number * (60 if unit == "m" else 1)
+    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]

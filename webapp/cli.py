@@ -5,6 +5,7 @@ ClickException); usage errors exit 2."""
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import click
@@ -13,10 +14,11 @@ from flask.cli import AppGroup, with_appcontext
 from pydantic import SecretStr
 
 from webapp import current_service, current_settings
-from webapp.fields import ALL_PARTS, EMBEDDING_MODELS
+from webapp.fields import ALL_PARTS, EMBEDDING_MODELS, ENCODED_FIELDS, FIELDS
+from webapp.ingest import INPUT_FORMATS, check_earlier_vectors, import_earlier, ingest
 from webapp.modelcache import CATALOGUE, ModelCache, ModelCacheError
 from webapp.service import SearchService
-from webapp.settings import PREFIX
+from webapp.settings import PREFIX, check_es_hosts
 from webapp.store import IndexMismatch, StoreError, StoreUnavailable, check_compatible
 
 models_cli = AppGroup("models", help="Fill, list and verify the local model cache.")
@@ -100,30 +102,72 @@ def models_list() -> None:
 @click.command("ingest")
 @with_appcontext
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(INPUT_FORMATS),
+    default="auto",
+    show_default=True,
+    help="auto: recognise each row's shape and say what was found; earlier-api: result records of the earlier "
+    "search API; earlier-es: documents of its Elasticsearch index (hits or bare _source); native: our records.",
+)
 @click.option("--commit-every", default=20_000, show_default=True, help="Documents per atomic commit.")
 @click.option("--batch-size", default=64, show_default=True, help="Documents per embedding batch.")
 @click.option(
     "--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Also write rejected rows here (JSONL)."
 )
-def ingest_command(files: tuple[Path, ...], commit_every: int, batch_size: int, rejects: Path | None) -> None:
+def ingest_command(files: tuple[Path, ...], fmt: str, commit_every: int, batch_size: int, rejects: Path | None) -> None:
     """Embed and upsert news FILES (JSONL or .csv) into the store.
 
     Fields: id, title, summary, body, url, published_dt, source, doc_type, themes,
     organizations, quality_score (in CSV, themes and organizations are ';'-separated).
+    JSON Lines may also hold the earlier system's records (its API's results, or its
+    Elasticsearch documents): they are mapped as README "Moving from the earlier API" says,
+    fields outside their shape ignored and counted.
     Rows are upserted by id; unchanged rows are skipped. Rejected rows, and documents the store
     refuses, are reported and the rest is committed; the exit status is 1 when any row was
     rejected or refused. The store is FINNEWS_STORE_BACKEND's (for Elasticsearch, create the
     index first: `flask es create-index`).
     """
-    from webapp.ingest import ingest
-
     service = loaded_service()
     try:
-        report = ingest(list(files), service.registry, service.store, commit_every=commit_every, batch_size=batch_size)
+        report = ingest(
+            list(files), service.registry, service.store, commit_every=commit_every, batch_size=batch_size, fmt=fmt
+        )
     except StoreUnavailable as exc:
         raise click.ClickException(f"{exc} (what was committed before stays; run the ingest again to resume)") from None
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
+    _echo_formats(report)
+    click.echo(
+        f"read {report.read} rows: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.rejected)} rejected, {len(report.failed)} refused by the store; "
+        f"{report.embedded} documents embedded at {report.documents_per_second:.1f} documents/s"
+    )
+    _finish(report, rejects, "rows")
+
+
+def _echo_formats(report) -> None:
+    """What each input was read as (--format, or recognised), and what of it was not kept."""
+    for source, formats in report.formats.items():
+        parts = []
+        for fmt, seen in formats.items():
+            how = (
+                " (--format)" if seen.given else f" (recognised by {', '.join(seen.evidence)})" if seen.evidence else ""
+            )
+            parts.append(f"{seen.records} {fmt}{how}")
+        click.echo(f"{source}: {'; '.join(parts)}")
+    if report.ignored_fields:
+        counted = ", ".join(f"{name} ({n})" for name, n in report.ignored_fields.most_common())
+        click.echo(f"ignored, not part of the earlier shapes (records that had each): {counted}")
+    for note in report.notes:
+        click.echo(f"partly kept {note}", err=True)
+    if report.notes:
+        click.echo(f"{len(report.notes)} notes on what our schema could not keep (above)")
+
+
+def _finish(report, rejects: Path | None, unit: str) -> None:
+    """Report each rejection and refusal (stderr, and the --rejects file); exit 1 if there were any."""
     for rejection in report.rejected:
         click.echo(f"rejected {rejection}", err=True)
     for failure in report.failed:
@@ -131,30 +175,28 @@ def ingest_command(files: tuple[Path, ...], commit_every: int, batch_size: int, 
     if rejects:
         with rejects.open("w") as out:
             for r in report.rejected:
-                out.write(json.dumps({"file": r.source, "line": r.line, "reason": r.reason}) + "\n")
+                where = {"file": r.source, "line": r.line} if r.line is not None else {"document": r.source}
+                out.write(json.dumps({**where, "reason": r.reason}) + "\n")
             for f in report.failed:
                 out.write(json.dumps({"id": f.id, "reason": f.reason}) + "\n")
-    click.echo(
-        f"read {report.read} rows: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {len(report.rejected)} rejected, {len(report.failed)} refused by the store; "
-        f"{report.embedded} documents embedded at {report.documents_per_second:.1f} documents/s"
-    )
     if report.rejected or report.failed:
         raise click.ClickException(
-            f"{len(report.rejected)} rows were rejected and {len(report.failed)} refused by the store "
+            f"{len(report.rejected)} {unit} were rejected and {len(report.failed)} refused by the store "
             "(the others were committed)"
         )
 
 
 es_cli = AppGroup(
     "es",
-    help="""Manage the Elasticsearch index (FINNEWS_STORE_BACKEND=elasticsearch).
+    help="""Manage the Elasticsearch index (FINNEWS_STORE_BACKEND=elasticsearch), and import the
+    earlier system's index into our store (either backend).
 
     \b
     First time:   flask es create-index
     A reindex:    flask es create-index --next            (prints the new index's name)
                   FINNEWS_ES_INDEX=<new index> flask ingest news.jsonl
                   flask es switch-alias <new index>       (atomic; searches never pause)
+    Moving over:  flask es import-earlier --source-hosts https://old-es:9200
     """,
 )
 
@@ -268,6 +310,108 @@ def es_status() -> None:
     click.echo("this service's models: the same")
     if not health.available:
         raise click.ClickException(f"the alias's indices are not searchable (health {health.status})")
+
+
+def _source_hosts(ctx, param, value: str) -> tuple[str, ...]:
+    hosts = tuple(host.strip() for host in value.split(",") if host.strip())
+    try:
+        return check_es_hosts(hosts, "FINNEWS_EARLIER_ES_") if hosts else hosts
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@es_cli.command("import-earlier")
+@click.option(
+    "--source-hosts",
+    required=True,
+    callback=_source_hosts,
+    help="The earlier cluster's URL, or several separated by commas; its credentials come from "
+    "FINNEWS_EARLIER_ES_API_KEY (or _USERNAME and _PASSWORD), never from the URL.",
+)
+@click.option(
+    "--source-index",
+    default="news_finbert_embeddings",
+    show_default=True,
+    help="The earlier index, alias or pattern, or several separated by commas (its dated indices too).",
+)
+@click.option(
+    "--sample-size",
+    default=200,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Documents drawn at random and embedded with our models to check the earlier vectors before any is reused.",
+)
+@click.option("--re-embed", is_flag=True, help="Reuse no earlier vector: embed every document with our models.")
+@click.option("--commit-every", default=20_000, show_default=True, help="Documents per atomic commit.")
+@click.option("--batch-size", default=64, show_default=True, help="Documents per embedding batch.")
+@click.option(
+    "--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Also write rejected documents here (JSONL)."
+)
+def es_import_earlier(
+    source_hosts: tuple[str, ...],
+    source_index: str,
+    sample_size: int,
+    re_embed: bool,
+    commit_every: int,
+    batch_size: int,
+    rejects: Path | None,
+) -> None:
+    """Import the earlier system's news from its live Elasticsearch index into our store.
+
+    Scans every document of --source-index (the client's scan helper), maps it as README "Moving
+    from the earlier API" says, and writes it into FINNEWS_STORE_BACKEND's store: our alias
+    FINNEWS_ES_INDEX (create it first: `flask es create-index`), or the embedded store. Nothing
+    is written to the earlier cluster.
+
+    \b
+    Vectors: the earlier 384-d and 768-d vectors are reused only after a random sample of
+    --sample-size documents, embedded with our models, showed cosine >= 0.999 for at least 99 %
+    of it (each field decided on its own; otherwise that field is embedded for every document,
+    and the reason is printed). The 1155-d vector is always composed with our sentiment model.
+    A re-run skips unchanged documents, so an interrupted import resumes; exit status 1 when any
+    document was rejected or refused.
+    """
+    from webapp.store.elasticsearch import EarlierIndex
+
+    settings = current_settings()
+    ours = settings.es_index
+    if source_hosts == settings.es_hosts and any(
+        name == ours or name.startswith(f"{ours}-") for name in source_index.split(",")
+    ):
+        raise click.ClickException(f"{source_index!r} is our own index {ours!r}: give the earlier system's index")
+    service = loaded_service()
+    source = EarlierIndex.from_settings(settings, source_hosts, source_index)
+    try:
+        click.echo(f"earlier index {source_index!r}: {source.count():,} documents")
+        checks = []
+        if re_embed:
+            click.echo("vectors: every document embedded with our models (--re-embed)")
+        else:
+            seed = secrets.randbelow(2**31)
+            checks = check_earlier_vectors(source, service.registry, sample_size, seed)
+            click.echo(f"vector check on {checks[0].sampled} documents drawn at random (seed {seed}):")
+            for check in checks:
+                click.echo(f"  {check}")
+        report = import_earlier(
+            source, service.registry, service.store, checks, commit_every=commit_every, batch_size=batch_size
+        )
+    except StoreError as exc:
+        raise click.ClickException(f"{exc} (what was committed stays; run the import again to resume)") from None
+    finally:
+        source.close()
+    _echo_formats(report)
+    click.echo(
+        f"read {report.read} documents: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {len(report.rejected)} rejected, {len(report.failed)} refused by the store"
+    )
+    vectors = "; ".join(
+        f"{name} {report.reused[name]} reused, {report.encoded[name]} embedded" for name in ENCODED_FIELDS
+    )
+    composed = ", ".join(f.name for f in FIELDS if f.parts)
+    click.echo(f"vectors: {vectors}; {composed} composed for {report.embedded} with our sentiment model")
+    rate = report.embedded / report.seconds if report.seconds else 0.0
+    click.echo(f"{report.embedded} documents written in {report.seconds:.1f} s: {rate:.1f} documents/s")
+    _finish(report, rejects, "documents")
 
 
 @click.command("settings")

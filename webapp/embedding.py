@@ -37,6 +37,12 @@ def compose(parts: list[np.ndarray], sentiment: np.ndarray) -> np.ndarray:
     return joined / np.linalg.norm(joined, axis=1, keepdims=True)
 
 
+def compose_fields(vectors: dict[str, np.ndarray], sentiment: np.ndarray) -> dict[str, np.ndarray]:
+    """``vectors`` of the encoded fields, with every composed field's vectors added."""
+    composed = {f.name: compose([vectors[part] for part in f.parts], sentiment) for f in FIELDS if f.parts}
+    return {**vectors, **composed}
+
+
 @dataclass
 class LoadState:
     finished: threading.Event = field(default_factory=threading.Event)  # set on success and on failure
@@ -158,10 +164,15 @@ class ModelRegistry:
         """Vectors of every field for a batch of documents, and their sentiment distributions."""
         vectors = {name: self._encode(name, texts) for name in ENCODED_FIELDS}
         sentiment = self._sentiment(texts)
-        for composed in FIELDS:
-            if composed.parts:
-                vectors[composed.name] = compose([vectors[part] for part in composed.parts], sentiment)
-        return vectors, sentiment
+        return compose_fields(vectors, sentiment), sentiment
+
+    def encode_field(self, field_name: str, texts: list[str]) -> np.ndarray:
+        """Unit vectors of one encoded field (an import that reuses the other field's vectors)."""
+        return self._encode(field_name, texts)
+
+    def predict_sentiment(self, texts: list[str]) -> np.ndarray:
+        """Sentiment distributions [positive, negative, neutral], one row per text."""
+        return self._sentiment(texts)
 
     def _encode_query(self, field_name: str, text: str) -> np.ndarray:
         search_field: SearchField = FIELD_BY_NAME[field_name]

@@ -22,6 +22,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     WithJsonSchema,
+    computed_field,
     model_validator,
 )
 
@@ -30,7 +31,12 @@ from webapp.fields import FIELD_NAMES, SENTIMENT_LABELS
 EmbeddingField = Literal[FIELD_NAMES]
 SentimentLabel = Literal[SENTIMENT_LABELS]
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Limits of a record's short texts (source, doc_type, each theme and organization) and lists.
+SHORT_TEXT_MAX = 200
+LIST_MAX_ITEMS = 50
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_TEXT_MAX)]
+# The earlier API's `date`: GDELT's timestamp form, YYYYMMDDhhmmss in UTC (20250924000000).
+GDELT_DATE_FORMAT = "%Y%m%d%H%M%S"
 
 
 def _split_list(value: object) -> object:
@@ -90,8 +96,12 @@ class NewsRecord(BaseModel):
     published_dt: dt.datetime
     source: ShortText
     doc_type: ShortText = "news"
-    themes: Annotated[list[ShortText], BeforeValidator(_split_list)] = Field(default_factory=list, max_length=50)
-    organizations: Annotated[list[ShortText], BeforeValidator(_split_list)] = Field(default_factory=list, max_length=50)
+    themes: Annotated[list[ShortText], BeforeValidator(_split_list)] = Field(
+        default_factory=list, max_length=LIST_MAX_ITEMS
+    )
+    organizations: Annotated[list[ShortText], BeforeValidator(_split_list)] = Field(
+        default_factory=list, max_length=LIST_MAX_ITEMS
+    )
     quality_score: Annotated[float | None, BeforeValidator(_blank_to_none)] = Field(None, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
@@ -106,9 +116,18 @@ class NewsRecord(BaseModel):
         return f"{self.title}\n{rest}".strip()
 
 
+# Response fields kept for the earlier API's clients (README: "Moving from the earlier API").
+COMPATIBILITY = "Compatibility field for clients of the earlier API: "
+
+
 class SentimentOut(BaseModel):
     label: SentimentLabel
     scores: dict[SentimentLabel, float]
+
+    @computed_field(description=COMPATIBILITY + "the probability of `label`, i.e. `scores[label]`.")
+    @property
+    def score(self) -> float:
+        return self.scores[self.label]
 
 
 class SearchRequest(BaseModel):
@@ -174,6 +193,17 @@ class SearchHit(BaseModel):
     sentiment: SentimentOut
     themes: list[str]
     organizations: list[str]
+    full_text: str | None = Field(
+        description=COMPATIBILITY + "the document's body (its clients read it in preference to `summary`)."
+    )
+
+    @computed_field(
+        description=COMPATIBILITY + "`published_dt` as YYYYMMDDhhmmss in UTC (GDELT's form).",
+        json_schema_extra={"pattern": "^[0-9]{14}$"},
+    )
+    @property
+    def date(self) -> str:
+        return _as_utc(self.published_dt).strftime(GDELT_DATE_FORMAT)
 
 
 class Timings(BaseModel):

@@ -74,6 +74,7 @@ class SearchService:
                 ),
                 themes=hit.document.get("themes", []),
                 organizations=hit.document.get("organizations", []),
+                full_text=hit.document.get("body"),
             )
             for hit in hits
         ]

@@ -77,6 +77,21 @@ class Settings(BaseSettings):
         10, ge=1, description="kNN num_candidates = this × k (at most 10,000): recall against speed."
     )
 
+    # -- the earlier system's Elasticsearch (`flask es import-earlier --source-hosts ...`) ------
+    earlier_es_api_key: SecretStr | None = Field(
+        None,
+        description="An encoded API key for the earlier system's cluster (read privilege on its index). With no "
+        "earlier credential set, a --source-hosts equal to FINNEWS_ES_HOSTS uses FINNEWS_ES_*'s.",
+    )
+    earlier_es_username: SecretStr | None = Field(
+        None, description="With FINNEWS_EARLIER_ES_PASSWORD: basic authentication to the earlier cluster."
+    )
+    earlier_es_password: SecretStr | None = Field(None, description="With FINNEWS_EARLIER_ES_USERNAME.")
+    earlier_es_verify_certs: bool = Field(
+        True, description="The earlier cluster's TLS certificate is verified unless this is false."
+    )
+    earlier_es_ca_certs: Path | None = Field(None, description="A CA bundle (PEM) for the earlier cluster.")
+
     # -- gunicorn (webapp/gunicorn_conf.py) ---------------------------------------------------
     workers: int = Field(
         default_factory=lambda: min(4, multiprocessing.cpu_count()),
@@ -103,27 +118,18 @@ class Settings(BaseSettings):
     @field_validator("es_hosts")
     @classmethod
     def _hosts_are_urls(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
-        for host in hosts:
-            parts = urlsplit(host)
-            if parts.username or parts.password:
-                # The URL is not repeated: it holds a secret.
-                raise ValueError(
-                    "must not carry credentials: use FINNEWS_ES_API_KEY, or FINNEWS_ES_USERNAME and _PASSWORD"
-                )
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{host!r} is not an http(s) URL such as https://es.internal:9200")
-        return hosts
+        return check_es_hosts(hosts, "FINNEWS_ES_")
 
     @model_validator(mode="after")
     def _elasticsearch_complete(self) -> Settings:
+        _check_credentials(
+            self.earlier_es_api_key, self.earlier_es_username, self.earlier_es_password, "FINNEWS_EARLIER_ES_"
+        )
         if self.store_backend != "elasticsearch":
             return self
         if not self.es_hosts:
             raise ValueError("FINNEWS_ES_HOSTS is not set: give the cluster's URL, e.g. https://es.internal:9200")
-        if self.es_api_key and (self.es_username or self.es_password):
-            raise ValueError("give either FINNEWS_ES_API_KEY or FINNEWS_ES_USERNAME/FINNEWS_ES_PASSWORD, not both")
-        if bool(self.es_username) != bool(self.es_password):
-            raise ValueError("FINNEWS_ES_USERNAME and FINNEWS_ES_PASSWORD go together")
+        _check_credentials(self.es_api_key, self.es_username, self.es_password, "FINNEWS_ES_")
         return self
 
     @classmethod
@@ -141,6 +147,28 @@ class Settings(BaseSettings):
                 "model_cache_dir": self.model_cache_dir or Path(instance_path) / "models",
             }
         )
+
+
+def check_es_hosts(hosts: tuple[str, ...], prefix: str) -> tuple[str, ...]:
+    """Elasticsearch node URLs: http(s), and never with credentials in them (those come from
+    ``<prefix>API_KEY`` or ``<prefix>USERNAME``/``PASSWORD``)."""
+    for host in hosts:
+        parts = urlsplit(host)
+        if parts.username or parts.password:
+            # The URL is not repeated: it holds a secret.
+            raise ValueError(f"must not carry credentials: use {prefix}API_KEY, or {prefix}USERNAME and _PASSWORD")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{host!r} is not an http(s) URL such as https://es.internal:9200")
+    return hosts
+
+
+def _check_credentials(
+    api_key: SecretStr | None, username: SecretStr | None, password: SecretStr | None, prefix: str
+) -> None:
+    if api_key and (username or password):
+        raise ValueError(f"give either {prefix}API_KEY or {prefix}USERNAME/{prefix}PASSWORD, not both")
+    if bool(username) != bool(password):
+        raise ValueError(f"{prefix}USERNAME and {prefix}PASSWORD go together")
 
 
 class _GivenOnly(Settings):

@@ -84,6 +84,10 @@ from webapp.store import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pydantic import SecretStr
+
     from webapp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -109,6 +113,12 @@ BULK_MAX_BACKOFF_S = 60.0
 BULK_REQUEST_TIMEOUT_S = 120
 MGET_BATCH = 1_000
 META_MAX_AGE_S = 30.0
+# Reading an earlier index (EarlierIndex.scan): documents per page, and how long the scroll
+# context lives between two pages. The import embeds a page, and every commit_every documents
+# commits, before it asks for the next, so the keep-alive covers a commit, not just a request.
+SCAN_PAGE_DOCUMENTS = 500
+SCROLL_KEEP_ALIVE = "30m"
+SCAN_REQUEST_TIMEOUT_S = 120
 
 
 def _vector_mapping(dims: int) -> dict:
@@ -213,6 +223,78 @@ def _connection_reason(exc: TransportError) -> str:
     return re.sub(r"\[Errno -?\d+\]\s*", "", text).strip() or type(cause).__name__
 
 
+def connect(
+    hosts: tuple[str, ...],
+    *,
+    api_key: SecretStr | None,
+    username: SecretStr | None,
+    password: SecretStr | None,
+    verify_certs: bool,
+    ca_certs: Path | None,
+    request_timeout: float,
+    what: str,
+    prefix: str,
+) -> Elasticsearch:
+    """A client of the cluster at ``hosts`` (validated by webapp.settings); nothing connects yet.
+    The log line names the hosts and the kind of credential, never the credential."""
+    options: dict = {"request_timeout": request_timeout, "verify_certs": verify_certs}
+    if api_key:
+        options["api_key"] = api_key.get_secret_value()
+    elif username:
+        options["basic_auth"] = (username.get_secret_value(), password.get_secret_value())
+    if ca_certs:
+        options["ca_certs"] = str(ca_certs)
+    auth = "API key" if api_key else "username and password" if username else "no credentials"
+    log.info("%s: %s, %s, TLS verification %s", what, ", ".join(hosts), auth, "on" if verify_certs else "OFF")
+    if not verify_certs:
+        log.warning("%sVERIFY_CERTS is false: the cluster's identity is not checked", prefix)
+    # The transport logs a line per request at INFO (a second access log) and a traceback per
+    # retry at WARNING (dozens a second in an outage). What an operator needs stays: the node
+    # pool's warnings (node down, node back) and the service's own "store unavailable" lines.
+    logging.getLogger("elastic_transport.transport").setLevel(logging.ERROR)
+    return Elasticsearch(list(hosts), **options)
+
+
+@contextlib.contextmanager
+def translated_errors(doing: str, *, timeout: float, prefix: str, hosts_from: str, missing: str) -> Iterator[None]:
+    """Translate client errors: StoreUnavailable (503) for what may pass, StoreError for what is
+    a bug. ``prefix`` names the settings of the cluster's credentials, ``hosts_from`` where its
+    URL came from, ``missing`` says what to do about a missing index."""
+    try:
+        yield
+    except ConnectionTimeout as exc:
+        raise StoreUnavailable(f"Elasticsearch did not answer within {timeout:g} s ({doing})") from exc
+    except SSLError as exc:
+        raise StoreUnavailable(
+            f"the TLS connection to Elasticsearch failed ({doing}): {_connection_reason(exc)}; if a private CA "
+            f"signed the cluster's certificate, give its bundle in {prefix}CA_CERTS"
+        ) from exc
+    except EsConnectionError as exc:
+        raise StoreUnavailable(f"cannot connect to Elasticsearch ({doing}): {_connection_reason(exc)}") from exc
+    except UnsupportedProductError as exc:
+        raise StoreUnavailable(f"the server at {hosts_from} does not answer as Elasticsearch does") from exc
+    except AuthenticationException as exc:
+        raise StoreUnavailable(
+            f"Elasticsearch refused the credentials (401): check {prefix}API_KEY, or {prefix}USERNAME and {prefix}PASSWORD"
+        ) from exc
+    except AuthorizationException as exc:
+        raise StoreUnavailable(f"the Elasticsearch user lacks a privilege ({doing}): {_error_text(exc.body)}") from exc
+    except NotFoundError as exc:
+        if _error_type(exc) != "index_not_found_exception":
+            raise StoreError(f"Elasticsearch answered 404 ({doing}): {_error_text(exc.body)}") from exc
+        raise StoreUnavailable(missing) from exc
+    except ApiError as exc:
+        if exc.status_code == 429 or exc.status_code >= 500:
+            raise StoreUnavailable(
+                f"Elasticsearch answered {exc.status_code} ({doing}): {_error_text(exc.body)}"
+            ) from exc
+        raise StoreError(
+            f"Elasticsearch refused a request ({doing}): {exc.status_code} {_error_text(exc.body)}"
+        ) from exc
+    except TransportError as exc:
+        raise StoreUnavailable(f"Elasticsearch could not be used ({doing}): {exc}") from exc
+
+
 class ElasticsearchStore:
     backend = "elasticsearch"
 
@@ -226,78 +308,33 @@ class ElasticsearchStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticsearchStore:
         """The store for validated settings (webapp.settings checks hosts and credentials)."""
-        options: dict = {"request_timeout": settings.es_request_timeout, "verify_certs": settings.es_verify_certs}
-        if settings.es_api_key:
-            options["api_key"] = settings.es_api_key.get_secret_value()
-        elif settings.es_username:
-            options["basic_auth"] = (settings.es_username.get_secret_value(), settings.es_password.get_secret_value())
-        if settings.es_ca_certs:
-            options["ca_certs"] = str(settings.es_ca_certs)
-        auth = (
-            "API key" if settings.es_api_key else "username and password" if settings.es_username else "no credentials"
-        )
-        log.info(
-            "Elasticsearch store: %s, index %r, %s, TLS verification %s",
-            ", ".join(settings.es_hosts),
-            settings.es_index,
-            auth,
-            "on" if settings.es_verify_certs else "OFF",
-        )
-        if not settings.es_verify_certs:
-            log.warning("FINNEWS_ES_VERIFY_CERTS is false: the cluster's identity is not checked")
-        # The transport logs a line per request at INFO (a second access log) and a traceback per
-        # retry at WARNING (dozens a second in an outage). What an operator needs stays: the node
-        # pool's warnings (node down, node back) and the service's own "store unavailable" lines.
-        logging.getLogger("elastic_transport.transport").setLevel(logging.ERROR)
         return cls(
-            Elasticsearch(list(settings.es_hosts), **options),
+            connect(
+                settings.es_hosts,
+                api_key=settings.es_api_key,
+                username=settings.es_username,
+                password=settings.es_password,
+                verify_certs=settings.es_verify_certs,
+                ca_certs=settings.es_ca_certs,
+                request_timeout=settings.es_request_timeout,
+                what=f"Elasticsearch store, index {settings.es_index!r}",
+                prefix="FINNEWS_ES_",
+            ),
             index=settings.es_index,
             num_candidates_factor=settings.es_num_candidates_factor,
             request_timeout=settings.es_request_timeout,
         )
 
     # -- errors ---------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Translate client errors: 503 for what may pass, StoreError for what is a bug."""
-        try:
-            yield
-        except ConnectionTimeout as exc:
-            raise StoreUnavailable(f"Elasticsearch did not answer within {self.request_timeout:g} s ({doing})") from exc
-        except SSLError as exc:
-            raise StoreUnavailable(
-                f"the TLS connection to Elasticsearch failed ({doing}): {_connection_reason(exc)}; if a private CA "
-                "signed the cluster's certificate, give its bundle in FINNEWS_ES_CA_CERTS"
-            ) from exc
-        except EsConnectionError as exc:
-            raise StoreUnavailable(f"cannot connect to Elasticsearch ({doing}): {_connection_reason(exc)}") from exc
-        except UnsupportedProductError as exc:
-            raise StoreUnavailable("the server at FINNEWS_ES_HOSTS does not answer as Elasticsearch does") from exc
-        except AuthenticationException as exc:
-            raise StoreUnavailable(
-                "Elasticsearch refused the credentials (401): check FINNEWS_ES_API_KEY, or "
-                "FINNEWS_ES_USERNAME and FINNEWS_ES_PASSWORD"
-            ) from exc
-        except AuthorizationException as exc:
-            raise StoreUnavailable(
-                f"the Elasticsearch user lacks a privilege ({doing}): {_error_text(exc.body)}"
-            ) from exc
-        except NotFoundError as exc:
-            if _error_type(exc) != "index_not_found_exception":
-                raise StoreError(f"Elasticsearch answered 404 ({doing}): {_error_text(exc.body)}") from exc
-            raise StoreUnavailable(
-                f"the index or alias {self.index!r} does not exist in Elasticsearch: create it with `flask es create-index`"
-            ) from exc
-        except ApiError as exc:
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise StoreUnavailable(
-                    f"Elasticsearch answered {exc.status_code} ({doing}): {_error_text(exc.body)}"
-                ) from exc
-            raise StoreError(
-                f"Elasticsearch refused a request ({doing}): {exc.status_code} {_error_text(exc.body)}"
-            ) from exc
-        except TransportError as exc:
-            raise StoreUnavailable(f"Elasticsearch could not be used ({doing}): {exc}") from exc
+    def _errors(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return translated_errors(
+            doing,
+            timeout=self.request_timeout,
+            prefix="FINNEWS_ES_",
+            hosts_from="FINNEWS_ES_HOSTS",
+            missing=f"the index or alias {self.index!r} does not exist in Elasticsearch: "
+            "create it with `flask es create-index`",
+        )
 
     # -- reading --------------------------------------------------------------------------
     def read_target(self, name: str | None = None) -> Target:
@@ -495,6 +532,87 @@ class ElasticsearchStore:
             info = self.client.info()
             health = self.client.cluster.health()
         return {"name": info["cluster_name"], "version": info["version"]["number"], "status": health["status"]}
+
+
+class EarlierIndex:
+    """The earlier system's news in Elasticsearch, read only: an index, alias, pattern or
+    comma-separated list of them (``news_finbert_embeddings``, its dated indices). Its documents
+    are counted, sampled at random and scanned; nothing is ever written to it."""
+
+    def __init__(self, client: Elasticsearch, index: str, request_timeout: float, prefix: str):
+        self.client = client
+        self.index = index
+        self.request_timeout = request_timeout
+        self.prefix = prefix  # the settings its credentials came from
+
+    @classmethod
+    def from_settings(cls, settings: Settings, hosts: tuple[str, ...], index: str) -> EarlierIndex:
+        """The earlier index at ``hosts`` (checked with webapp.settings.check_es_hosts), with the
+        FINNEWS_EARLIER_ES_* credentials; with none of those set and ``hosts`` our own cluster's,
+        with ours (they go nowhere they would not go anyway)."""
+        earlier_credentials = settings.earlier_es_api_key or settings.earlier_es_username
+        if not earlier_credentials and tuple(hosts) == tuple(settings.es_hosts):
+            prefix, api_key, username, password = (
+                "FINNEWS_ES_", settings.es_api_key, settings.es_username, settings.es_password,
+            )  # fmt: skip
+            verify_certs, ca_certs = settings.es_verify_certs, settings.es_ca_certs
+        else:
+            prefix, api_key, username, password = (
+                "FINNEWS_EARLIER_ES_", settings.earlier_es_api_key, settings.earlier_es_username,
+                settings.earlier_es_password,
+            )  # fmt: skip
+            verify_certs, ca_certs = settings.earlier_es_verify_certs, settings.earlier_es_ca_certs
+        client = connect(
+            hosts,
+            api_key=api_key,
+            username=username,
+            password=password,
+            verify_certs=verify_certs,
+            ca_certs=ca_certs,
+            request_timeout=SCAN_REQUEST_TIMEOUT_S,
+            what=f"earlier Elasticsearch index {index!r} (credentials from {prefix}*)",
+            prefix=prefix,
+        )
+        return cls(client, index, SCAN_REQUEST_TIMEOUT_S, prefix)
+
+    def _errors(self, doing: str) -> contextlib.AbstractContextManager[None]:
+        return translated_errors(
+            doing,
+            timeout=self.request_timeout,
+            prefix=self.prefix,
+            hosts_from="--source-hosts",
+            missing=f"the earlier index {self.index!r} does not exist there: check --source-index and --source-hosts",
+        )
+
+    def count(self) -> int:
+        with self._errors("counting the earlier documents"):
+            return self.client.count(index=self.index)["count"]
+
+    def sample(self, size: int, seed: int, exclude: list[str]) -> list[dict]:
+        """``size`` documents drawn at random (function_score random_score; the same seed draws
+        the same documents while the index does not change)."""
+        query = {"function_score": {"random_score": {"seed": seed, "field": "_seq_no"}, "boost_mode": "replace"}}
+        with self._errors("drawing a random sample"):
+            response = self.client.search(index=self.index, query=query, size=size, source_excludes=exclude or None)
+        return response["hits"]["hits"]
+
+    def scan(self, exclude: list[str]) -> Iterator[dict]:
+        """Every document (hits with _index, _id, _source), in index order, by the client's scan
+        helper (a scroll, cleared at the end or when the caller stops early)."""
+        with self._errors("scanning the earlier index"):
+            try:
+                yield from helpers.scan(
+                    self.client,
+                    index=self.index,
+                    size=SCAN_PAGE_DOCUMENTS,
+                    scroll=SCROLL_KEEP_ALIVE,
+                    _source_excludes=exclude or None,
+                )
+            except helpers.ScanError as exc:
+                raise StoreUnavailable(f"the scan of {self.index!r} failed on some shards: {exc}") from exc
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _error_type(exc: ApiError) -> str | None:
