@@ -51,8 +51,10 @@ $(INDEX)/CURRENT: $(SAMPLE) | models
 
 index: $(INDEX)/CURRENT ## Ingest the sample corpus into the embedded store
 
-serve: index ## Run the service under gunicorn on the sample corpus
-	$(BIN)/gunicorn -c webapp/gunicorn_conf.py --bind $(HOST):$(PORT) webapp.wsgi:app
+# make serve is development: without FINNEWS_API_TOKENS it serves everyone (a production
+# configuration without tokens refuses to start; webapp/auth.py).
+serve: index ## Run the service under gunicorn on the sample corpus (development: no token asked)
+	FINNEWS_ALLOW_ANONYMOUS=1 $(BIN)/gunicorn -c webapp/gunicorn_conf.py --bind $(HOST):$(PORT) webapp.wsgi:app
 
 release-local: index ## The whole release (release.yml), rehearsed against emulated AWS on this machine
 	$(BIN)/ansible-playbook release.yml -i inventories/local -e release_version=$(RELEASE_VERSION)
