@@ -286,3 +286,12 @@ def random_documents(n: int, seed: int = 0, start: int = 0, **overrides) -> tupl
 
 
 TEST_META = {"composition": "test", "models": {"embedding384d": "a", "embedding768d": "b", "sentiment": "c"}}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--reliability",
+        choices=["ci", "full"],
+        default="ci",
+        help="size of the reliability suite (tests/reliability): ci, as `make test` runs it, or full (`make reliability`)",
+    )
