@@ -73,7 +73,7 @@ def test_weights_that_differ_from_the_upstream_pin_never_enter_the_cache(tmp_pat
     shutil.copytree(model_cache_dir / "all-MiniLM-L6-v2", impostor)
     _flip_a_byte(impostor / "model.safetensors")
     cache = ModelCache(tmp_path / "models")
-    with pytest.raises(ModelCacheError, match="upstream pin"):
+    with pytest.raises(ModelCacheError, match="model.safetensors is not the pinned upstream file"):
         cache.import_folder("all-MiniLM-L6-v2", impostor)
     assert cache.cached_names() == []
     assert not list((tmp_path / "models").glob(".staging-*"))

@@ -279,17 +279,17 @@ def test_a_long_lived_reader_closes_old_generations(filled):
     query = vectors["embedding384d"][0]
     for batch in range(6):
         assert reader.search("embedding384d", query, 3, SearchFilters())[0].id == "doc-0"
-        docs, vecs = random_documents(5, seed=batch, start=40_000 + 5 * batch)
+        docs, vecs = random_documents(5, seed=100 + batch, start=40_000 + 5 * batch)
         store.upsert(docs, vecs, TEST_META)
     assert reader.search("embedding384d", query, 3, SearchFilters())[0].id == "doc-0"
     descriptors, mapped = open_handles(store.path)
     assert not [d for d in descriptors if d.endswith("(deleted)")], descriptors
     assert not [m for m in mapped if m.endswith("(deleted)")], mapped
-    # One generation open per store object: its six column maps and its documents, nothing more.
-    with reader.reading() as generation:
-        current = generation.folder
-    assert {os.path.dirname(d) for d in descriptors} == {str(current)}, descriptors
-    assert len(descriptors) == 2 * 7  # the writer's and the reader's views of the current generation
+    # One generation open per store object (its six column maps and its documents), nothing more:
+    # the reader's is the current one; the writer's, the one it committed over (kept on disk
+    # until the next commit), which it leaves when it next reads.
+    assert {os.path.basename(os.path.dirname(d)) for d in descriptors} == {"gen-000006", "gen-000007"}
+    assert len(descriptors) == 2 * 7, descriptors
 
 
 def test_a_search_keeps_its_generation_open_until_it_ends(filled):
@@ -297,7 +297,7 @@ def test_a_search_keeps_its_generation_open_until_it_ends(filled):
     reader = EmbeddedStore(store.path)
     with reader.reading() as held:
         for batch in range(3):  # the held generation is replaced, then deleted by the writer
-            docs, vecs = random_documents(5, seed=batch, start=50_000 + 5 * batch)
+            docs, vecs = random_documents(5, seed=200 + batch, start=50_000 + 5 * batch)
             store.upsert(docs, vecs, TEST_META)
         assert reader.search("embedding384d", vectors["embedding384d"][7], 1, SearchFilters())[0].id == "doc-7"
         assert not held.folder.exists()
@@ -339,5 +339,22 @@ def test_an_interrupted_commit_never_blocks_the_next_one(filled):
     store.upsert(docs, vecs, TEST_META)
     assert EmbeddedStore(store.path).health().documents == 3005
     assert not list(store.path.glob(".staging-*"))
-    assert (store.path / "CURRENT").read_text().strip() == "gen-000003"
-    assert sorted(p.name for p in store.path.glob("gen-*")) == ["gen-000001", "gen-000003"]
+    # The orphan's number is free again: no reader ever saw it.
+    assert (store.path / "CURRENT").read_text().strip() == "gen-000002"
+    assert sorted(p.name for p in store.path.glob("gen-*")) == ["gen-000001", "gen-000002"]
+
+
+def test_min_score_keeps_every_hit_whose_shown_score_reaches_it(tmp_path):
+    """A client sends back a score it was shown (rounded to 6 decimals) as min_score: the hit
+    must still come back, whether its score was rounded up or down on this CPU."""
+    documents, vectors = random_documents(500, seed=3)
+    store = EmbeddedStore(tmp_path / "index")
+    store.upsert(documents, vectors, TEST_META)
+    query = vectors["embedding384d"][0]
+    raw = score_from_cosine(vectors["embedding384d"] @ query)
+    rounded_up = [i for i in range(1, 500) if 1e-7 < round(float(raw[i]), 6) - float(raw[i]) < 4e-7]
+    assert rounded_up
+    for row in rounded_up[:5]:
+        shown = round(float(raw[row]), 6)
+        hits = store.search("embedding384d", query, 500, SearchFilters(min_score=shown))
+        assert f"doc-{row}" in [hit.id for hit in hits]
