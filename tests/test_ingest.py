@@ -169,7 +169,7 @@ def test_rows_that_once_aborted_the_ingest_are_reported_and_the_rest_committed(t
             '{"id": "n-int", "quality_score": ' + "1" * 5000 + "}",
         ):
             out.write(row.encode() + b"\n")
-        out.write(json.dumps(record(5, title="Caf\u00e9 chain")).encode("latin-1") + b"\n")
+        out.write(json.dumps(record(5, title="Caf\u00e9 chain"), ensure_ascii=False).encode("latin-1") + b"\n")
         out.write(json.dumps(record(6)).encode() + b"\n")
     csv_path = tmp_path / "news.csv"
     with csv_path.open("w", newline="") as handle:
