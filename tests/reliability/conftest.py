@@ -100,6 +100,9 @@ def served(model_cache_dir, sample_index, tmp_path_factory):
         "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
         "FINNEWS_STORE_PATH": str(index),
         "FINNEWS_API_TOKENS": token,
+        # 20 clients on a shared two-core machine queue for seconds: the load measures latency,
+        # and the deadline (15 s by default) has its own test (test_elasticsearch_faults.py).
+        "FINNEWS_REQUEST_TIMEOUT": "60",
     }
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     server = start_server(settings, free_port(), workers=2, log=log, timeout=180)
