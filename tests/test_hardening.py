@@ -99,6 +99,7 @@ def test_made_up_methods_and_paths_never_create_metric_series(client):
 
 
 # -- closed by default -----------------------------------------------------------------------
+@pytest.mark.slow  # starts the service's entry point three times, models included
 def test_the_service_refuses_to_start_without_tokens_unless_anonymous_is_allowed(model_cache_dir, sample_index):
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("FINNEWS_", "PROMETHEUS_MULTIPROC_DIR"))
