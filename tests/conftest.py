@@ -103,10 +103,19 @@ def sample_index(tmp_path_factory, registry) -> Path:
     return path
 
 
+# Tokens for tests that switch authentication on (at least 32 characters, as the service demands).
+API_TOKEN = "test-token-0123456789abcdefghijklmnop"
+OTHER_API_TOKEN = "test-token-qrstuvwxyz9876543210ABCDEF"
+
+
 @pytest.fixture
 def make_app(model_cache_dir):
+    """Apps as development runs them (FINNEWS_ALLOW_ANONYMOUS), unless the test gives API_TOKENS."""
+
     def factory(store_path: Path, **config):
-        app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), "STORE_PATH": str(store_path), **config})
+        app = create_app(
+            {"MODEL_CACHE_DIR": str(model_cache_dir), "STORE_PATH": str(store_path), "ALLOW_ANONYMOUS": True, **config}
+        )
         app.extensions[SEARCH_SERVICE].registry.wait_until_loaded()
         return app
 
@@ -138,9 +147,9 @@ def es_sample_index(fake_elasticsearch, sample_index, registry, model_cache_dir)
     app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), **es_config(fake_elasticsearch, alias)})
     result = app.test_cli_runner().invoke(args=["es", "create-index", "--replicas", "0"])
     assert result.exit_code == 0, result.output
-    generation = EmbeddedStore(sample_index).generation()
-    documents = [generation.document(row) for row in range(generation.size)]
-    vectors = {field: np.asarray(generation.vectors[field]) for field in FIELD_DIMS}
+    with EmbeddedStore(sample_index).reading() as generation:
+        documents = [generation.document(row) for row in range(generation.size)]
+        vectors = {field: np.array(generation.vectors[field]) for field in FIELD_DIMS}
     assert app.extensions[SEARCH_SERVICE].store.upsert(documents, vectors, registry.index_meta()) == []
     return alias
 
@@ -237,6 +246,7 @@ def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
         "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
         "FINNEWS_STORE_PATH": str(index),
         "FINNEWS_APP_VERSION": "test-1.2.3",
+        "FINNEWS_ALLOW_ANONYMOUS": "1",
     }
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     server = start_server(settings, free_port(), workers=2, log=log, timeout=120)
@@ -276,3 +286,12 @@ def random_documents(n: int, seed: int = 0, start: int = 0, **overrides) -> tupl
 
 
 TEST_META = {"composition": "test", "models": {"embedding384d": "a", "embedding768d": "b", "sentiment": "c"}}
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--reliability",
+        choices=["ci", "full"],
+        default="ci",
+        help="size of the reliability suite (tests/reliability): ci, as `make test` runs it, or full (`make reliability`)",
+    )

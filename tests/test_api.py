@@ -12,7 +12,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.conftest import JUDGEMENTS, es_config
+from tests.conftest import API_TOKEN, JUDGEMENTS, OTHER_API_TOKEN, es_config
 from webapp import SETTINGS
 from webapp.fields import FIELD_NAMES
 
@@ -105,11 +105,14 @@ def test_source_filter_and_datetime_bounds(sample_client):
 def test_min_score_cuts_the_list(sample_client):
     everything = sample_client.post(
         "/search/cosine/embedding768d/", json={"query": "credit rating downgrade", "size": 50}
-    )
-    cut = everything.get_json()["results"][9]["score"]
+    ).get_json()["results"]
+    cut = everything[9]["score"]
     body = sample_client.post(
         "/search/cosine/embedding768d/", json={"query": "credit rating downgrade", "size": 50, "min_score": cut}
     ).get_json()
+    # Every hit shown with a score of at least the cut, and only those: compared as shown, so
+    # the answer is the same on any CPU, whichever way a score's last bits fell there.
+    assert [h["id"] for h in body["results"]] == [h["id"] for h in everything if h["score"] >= cut]
     assert 10 <= len(body["results"]) < 50 and all(h["score"] >= cut for h in body["results"])
     assert body["total_hits"] == len(body["results"])
 
@@ -204,8 +207,13 @@ def test_health_reports_store_and_model_cache(sample_client):
     response = sample_client.get("/health")
     assert response.status_code == 200
     health = response.get_json()
-    assert health["status"] == "ok" and health["version"] == "dev"
+    assert list(health) == ["status", "api", "elasticsearch", "version", "store", "model_cache", "timestamp"]
+    # The earlier API's fields, which its tools read: "healthy", "operational", the store's health.
+    assert health["status"] == "healthy" and health["api"] == "operational" and health["version"] == "dev"
     assert health["store"] == STORE_HEALTH[sample_client.application.extensions[SETTINGS].store_backend]
+    assert health["elasticsearch"] == health["store"]["status"]
+    age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(health["timestamp"])
+    assert dt.timedelta(0) <= age < dt.timedelta(minutes=5)
     cache = health["model_cache"]
     assert {"all-MiniLM-L6-v2", "all-mpnet-base-v2"} <= set(cache["cached_models"])
     assert cache["loaded_models"] == ["all-MiniLM-L6-v2", "all-mpnet-base-v2", "loughran-mcdonald"]
@@ -223,7 +231,7 @@ def test_not_ready_until_models_are_loaded(tmp_path, model_cache_dir, sample_ind
     cache.mkdir()
     for name in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
         (cache / name).symlink_to(model_cache_dir / name)
-    app = create_app({"MODEL_CACHE_DIR": str(cache), "STORE_PATH": str(sample_index)})
+    app = create_app({"MODEL_CACHE_DIR": str(cache), "STORE_PATH": str(sample_index), "ALLOW_ANONYMOUS": True})
     client = app.test_client()
     registry = app.extensions[SEARCH_SERVICE].registry
     assert client.get("/health/live").status_code == 200
@@ -240,13 +248,16 @@ def test_not_ready_until_models_are_loaded(tmp_path, model_cache_dir, sample_ind
 def test_broken_model_cache_is_reported_not_hidden(tmp_path, sample_index):
     from webapp import SEARCH_SERVICE, create_app
 
-    app = create_app({"MODEL_CACHE_DIR": str(tmp_path / "empty"), "STORE_PATH": str(sample_index)})
+    app = create_app(
+        {"MODEL_CACHE_DIR": str(tmp_path / "empty"), "STORE_PATH": str(sample_index), "ALLOW_ANONYMOUS": True}
+    )
     client = app.test_client()
     client.get("/health/ready")
     with pytest.raises(Exception, match="flask models fetch"):
         app.extensions[SEARCH_SERVICE].registry.wait_until_loaded()
     ready = client.get("/health/ready")
-    assert ready.status_code == 503 and "flask models fetch" in ready.get_json()["reason"]
+    assert ready.status_code == 503 and ready.get_json()["reason"] == "models failed to load"
+    assert "flask models fetch" in ready.get_json()["detail"]
     health = client.get("/health")
     assert health.status_code == 503 and health.get_json()["status"] == "unavailable"
 
@@ -343,28 +354,28 @@ def test_both_backends_give_the_same_answers(make_app, sample_index, fake_elasti
 
 
 def test_api_tokens_guard_search_and_metrics_but_not_health(make_app, sample_index):
-    app = make_app(sample_index, API_TOKENS="first-token-123, second-token-456")
+    app = make_app(sample_index, API_TOKENS=f"{API_TOKEN}, {OTHER_API_TOKEN}")
     client = app.test_client()
     body = {"query": "bank profits"}
     refused = client.post("/search/cosine/embedding384d/", json=body)
     assert refused.status_code == 401 and refused.get_json()["error"] == "unauthorized"
     assert refused.headers["WWW-Authenticate"].startswith("Bearer")
-    for header in ("Bearer wrong", "first-token-123", "Basic first-token-123", "Bearer first-token-12"):
+    for header in ("Bearer wrong", API_TOKEN, f"Basic {API_TOKEN}", f"Bearer {API_TOKEN[:-1]}"):
         assert (
             client.post("/search/cosine/embedding384d/", json=body, headers={"Authorization": header}).status_code
             == 401
         )
-    for token in ("first-token-123", "second-token-456"):
+    for token in (API_TOKEN, OTHER_API_TOKEN):
         ok = client.post("/search/cosine/embedding384d/", json=body, headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200
     assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", headers={"Authorization": "Bearer second-token-456"}).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": f"Bearer {OTHER_API_TOKEN}"}).status_code == 200
     for open_path in ("/health", "/health/ready", "/health/live", "/openapi.json", "/"):
         assert client.get(open_path).status_code == 200, open_path
     assert 'id="token"' in client.get("/").get_data(as_text=True)
-    assert "first-token-123" not in client.get("/").get_data(as_text=True)
+    assert API_TOKEN not in client.get("/").get_data(as_text=True)
 
 
-def test_without_api_tokens_nothing_asks_for_one(sample_client):
+def test_without_api_tokens_in_development_nothing_asks_for_one(sample_client):
     assert 'id="token"' not in sample_client.get("/").get_data(as_text=True)
     assert sample_client.get("/metrics").status_code == 200

@@ -103,12 +103,13 @@ def test_the_readme_documents_every_setting_as_declared():
 
 def test_settings_are_typed_and_refused_with_the_variable_named(monkeypatch):
     monkeypatch.setenv("FINNEWS_QUERY_CACHE_SIZE", "0")
-    monkeypatch.setenv("FINNEWS_API_TOKENS", "123456")  # a secret stays the string it is
+    token = "123456-0000-is-a-secret-of-32-chars"  # a secret stays the string it is
+    monkeypatch.setenv("FINNEWS_API_TOKENS", token)
     monkeypatch.setenv("FINNEWS_ES_HOSTS", '["https://es1:9200", "https://es2:9200"]')
     settings = load_settings()
-    assert settings.query_cache_size == 0 and settings.api_tokens.get_secret_value() == "123456"
+    assert settings.query_cache_size == 0 and settings.api_tokens.get_secret_value() == token
     assert settings.es_hosts == ("https://es1:9200", "https://es2:9200")
-    assert "123456" not in repr(settings)
+    assert "123456" not in repr(settings) and settings.api_token_values == (token,)
     monkeypatch.setenv("FINNEWS_WORKERS", "none")
     monkeypatch.setenv("FINNEWS_STORE_BACKEND", "sqlite")
     with pytest.raises(SettingsError) as refused:
@@ -146,3 +147,54 @@ def test_the_notebooks_take_per_field_thresholds_for_exactly_the_declared_fields
         notebook = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
         source = "".join("".join(cell["source"]) for cell in notebook["cells"])
         assert "_384d" not in source and "_1155d" not in source, name
+
+
+def test_gunicorn_behind_a_load_balancer(monkeypatch, tmp_path):
+    """Keep-alive above an ALB's 60 s idle timeout, workers replaced with jitter, a bounded
+    number of connections per worker over a bounded listen queue: what gunicorn will be given."""
+    import importlib
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import webapp.gunicorn_conf as conf
+
+    conf = importlib.reload(conf)
+    alb_idle_timeout_s = 60
+    assert conf.keepalive > alb_idle_timeout_s
+    assert conf.max_requests > 0 and 0 < conf.max_requests_jitter < conf.max_requests
+    assert conf.threads < conf.worker_connections <= 64 and conf.backlog <= 256
+    assert load_settings({}).request_timeout < conf.timeout
+    with pytest.raises(SettingsError, match="FINNEWS_WORKER_CONNECTIONS must exceed FINNEWS_THREADS"):
+        load_settings({"threads": 8, "worker_connections": 8})
+
+
+def test_a_replaced_workers_metrics_are_kept_and_its_files_go(monkeypatch, tmp_path):
+    """gunicorn replaces workers (max_requests): their counts survive in one archive per type,
+    and the multiprocess folder does not grow with every worker that ever lived."""
+    import subprocess
+    import sys
+
+    script = (
+        "from prometheus_client import Counter, Histogram\n"
+        "Counter('jobs_total', 'jobs', ['kind']).labels('a').inc(3)\n"
+        "Histogram('wait_seconds', 'wait', buckets=(1.0,)).observe(0.5)\n"
+    )
+    env = {**__import__("os").environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(3):  # three workers, one after the other
+        subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files_before) == 6, files_before
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+
+    from webapp.metrics import retire_process
+
+    for name in files_before:
+        if name.startswith("counter_"):
+            retire_process(int(name.removesuffix(".db").split("_")[1]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_archive.db", "histogram_archive.db"]
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    text = generate_latest(registry).decode()
+    assert 'jobs_total{kind="a"} 9.0' in text
+    assert "wait_seconds_count 3.0" in text and 'wait_seconds_bucket{le="1.0"} 3.0' in text

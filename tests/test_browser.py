@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import API_TOKEN, ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -90,7 +90,7 @@ def token_server(make_app, sample_index):
 
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, make_app(sample_index, API_TOKENS="page-token-789"), threaded=True)
+    server = make_server("127.0.0.1", 0, make_app(sample_index, API_TOKENS=API_TOKEN), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -106,7 +106,7 @@ def test_the_page_asks_for_a_token_where_the_service_wants_one(browser, token_se
     error = WebDriverWait(browser, 30).until(ec.visibility_of_element_located((By.ID, "error")))
     assert "API token" in error.text
     token.clear()
-    token.send_keys("page-token-789")
+    token.send_keys(API_TOKEN)
     browser.find_element(By.ID, "submit").click()
     WebDriverWait(browser, 30).until(ec.presence_of_all_elements_located((By.CSS_SELECTOR, "#results .result")))
     assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None

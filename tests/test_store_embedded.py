@@ -224,8 +224,8 @@ def test_store_builds_and_uses_ivf_above_the_threshold_with_exact_fallback(tmp_p
     documents, vectors = random_documents(2000, seed=4)
     store = EmbeddedStore(tmp_path / "index", ann_min_documents=1000)
     store.upsert(documents, vectors, TEST_META)
-    generation = store.generation()
-    assert set(generation.manifest["ivf_fields"]) == {"embedding384d", "embedding768d", "embedding1155d"}
+    with store.reading() as generation:
+        assert set(generation.manifest["ivf_fields"]) == {"embedding384d", "embedding768d", "embedding1155d"}
     query = vectors["embedding384d"][17]
     assert store.search("embedding384d", query, 1, SearchFilters())[0].id == "doc-17"
     # A narrow filter goes to the exact path and still returns k results.
@@ -254,3 +254,107 @@ def test_unreadable_index_reports_unavailable(tmp_path):
     os.remove(tmp_path / "index" / generation / "manifest.json")
     health = EmbeddedStore(tmp_path / "index").health()
     assert health.status == "unavailable" and "manifest.json" in health.detail
+
+
+# -- generation lifecycle and recovery (issue 11) --------------------------------------------
+def open_handles(folder) -> tuple[list[str], list[str]]:
+    """This process's descriptors and memory maps of files under `folder` (deleted ones end in
+    ' (deleted)')."""
+    descriptors = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(folder)):
+            descriptors.append(target)
+    with open("/proc/self/maps") as maps:
+        mapped = sorted({line.split(None, 5)[5].strip() for line in maps if str(folder) in line})
+    return descriptors, mapped
+
+
+def test_a_long_lived_reader_closes_old_generations(filled):
+    store, _, vectors = filled
+    reader = EmbeddedStore(store.path)  # a gunicorn worker's view, living through many commits
+    query = vectors["embedding384d"][0]
+    for batch in range(6):
+        assert reader.search("embedding384d", query, 3, SearchFilters())[0].id == "doc-0"
+        docs, vecs = random_documents(5, seed=100 + batch, start=40_000 + 5 * batch)
+        store.upsert(docs, vecs, TEST_META)
+    assert reader.search("embedding384d", query, 3, SearchFilters())[0].id == "doc-0"
+    descriptors, mapped = open_handles(store.path)
+    assert not [d for d in descriptors if d.endswith("(deleted)")], descriptors
+    assert not [m for m in mapped if m.endswith("(deleted)")], mapped
+    # One generation open per store object (its six column maps and its documents), nothing more:
+    # the reader's is the current one; the writer's, the one it committed over (kept on disk
+    # until the next commit), which it leaves when it next reads.
+    assert {os.path.basename(os.path.dirname(d)) for d in descriptors} == {"gen-000006", "gen-000007"}
+    assert len(descriptors) == 2 * 7, descriptors
+
+
+def test_a_search_keeps_its_generation_open_until_it_ends(filled):
+    store, _, vectors = filled
+    reader = EmbeddedStore(store.path)
+    with reader.reading() as held:
+        for batch in range(3):  # the held generation is replaced, then deleted by the writer
+            docs, vecs = random_documents(5, seed=200 + batch, start=50_000 + 5 * batch)
+            store.upsert(docs, vecs, TEST_META)
+        assert reader.search("embedding384d", vectors["embedding384d"][7], 1, SearchFilters())[0].id == "doc-7"
+        assert not held.folder.exists()
+        # Still readable: it is closed only when the last search using it ends.
+        assert (
+            held.document(0)["id"] == "doc-0"
+            and held.search("embedding384d", vectors["embedding384d"][3], 1, SearchFilters())[0].id == "doc-3"
+        )
+    assert held.documents_fd == -1 and held.vectors == {}
+
+
+def _crash_before_current(store_path, documents, vectors):
+    """Commit, but die (as kill -9 would) after the new generation is renamed into place and
+    before CURRENT names it."""
+    real_replace = os.replace
+
+    def replace(source, target, *args, **kwargs):
+        if os.path.basename(target) == "CURRENT":
+            raise SystemExit("killed between rename and CURRENT")
+        return real_replace(source, target, *args, **kwargs)
+
+    os.replace = replace
+    try:
+        EmbeddedStore(store_path).upsert(documents, vectors, TEST_META)
+    except SystemExit:
+        pass
+    finally:
+        os.replace = real_replace
+
+
+def test_an_interrupted_commit_never_blocks_the_next_one(filled):
+    store, _, _ = filled
+    docs, vecs = random_documents(5, seed=9, start=60_000)
+    _crash_before_current(store.path, docs, vecs)
+    assert sorted(p.name for p in store.path.glob("gen-*")) == ["gen-000001", "gen-000002"]  # an orphan
+    (store.path / ".staging-gen-000003-4242").mkdir()  # and a staging folder of a killed writer
+    (store.path / ".staging-gen-000003-4242" / "embedding384d.f32").write_bytes(b"\0" * 1024)
+    assert EmbeddedStore(store.path).health().documents == 3000  # readers never saw either
+    store.upsert(docs, vecs, TEST_META)
+    assert EmbeddedStore(store.path).health().documents == 3005
+    assert not list(store.path.glob(".staging-*"))
+    # The orphan's number is free again: no reader ever saw it.
+    assert (store.path / "CURRENT").read_text().strip() == "gen-000002"
+    assert sorted(p.name for p in store.path.glob("gen-*")) == ["gen-000001", "gen-000002"]
+
+
+def test_min_score_keeps_every_hit_whose_shown_score_reaches_it(tmp_path):
+    """A client sends back a score it was shown (rounded to 6 decimals) as min_score: the hit
+    must still come back, whether its score was rounded up or down on this CPU."""
+    documents, vectors = random_documents(500, seed=3)
+    store = EmbeddedStore(tmp_path / "index")
+    store.upsert(documents, vectors, TEST_META)
+    query = vectors["embedding384d"][0]
+    raw = score_from_cosine(vectors["embedding384d"] @ query)
+    rounded_up = [i for i in range(1, 500) if 1e-7 < round(float(raw[i]), 6) - float(raw[i]) < 4e-7]
+    assert rounded_up
+    for row in rounded_up[:5]:
+        shown = round(float(raw[row]), 6)
+        hits = store.search("embedding384d", query, 500, SearchFilters(min_score=shown))
+        assert f"doc-{row}" in [hit.id for hit in hits]

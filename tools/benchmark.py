@@ -204,7 +204,11 @@ def run(
 ) -> dict:
     pool = QueryPool(queries)
     server = start_server(
-        {"FINNEWS_STORE_PATH": str(index), "FINNEWS_MODEL_CACHE_DIR": str(model_cache)}, port, workers, log
+        # A measurement on this machine: served as development serves (no token asked).
+        {"FINNEWS_STORE_PATH": str(index), "FINNEWS_MODEL_CACHE_DIR": str(model_cache), "FINNEWS_ALLOW_ANONYMOUS": "1"},
+        port,
+        workers,
+        log,
     )
     try:
         health = requests.get(f"{server.url}/health", timeout=10).json()

@@ -11,13 +11,15 @@ from flask import Flask, current_app
 from webapp.settings import Settings, configure_process, load_settings
 
 if TYPE_CHECKING:
+    from webapp.deadline import DeadlineRunner
     from webapp.service import SearchService
 
 configure_process(serving=False)
 
-# Where the app keeps its settings and its search service (app.extensions).
+# Where the app keeps its settings, its search service and its request deadline (app.extensions).
 SETTINGS = "finnews.settings"
 SEARCH_SERVICE = "finnews.search_service"
+DEADLINE = "finnews.deadline"
 
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
@@ -30,7 +32,8 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     if not app.debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from webapp import api, auth, cli, errors, metrics, ui
+    from webapp import api, auth, cli, errors, headers, metrics, ui
+    from webapp.deadline import DeadlineRunner
     from webapp.service import SearchService, process_registry
     from webapp.store import open_store
 
@@ -42,8 +45,10 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         store=open_store(settings),
         version=settings.app_version,
     )
+    app.extensions[DEADLINE] = DeadlineRunner(settings.threads, settings.request_timeout)
 
     errors.register_error_handlers(app)
+    headers.init_app(app)
     auth.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(api.bp)
@@ -58,3 +63,7 @@ def current_settings() -> Settings:
 
 def current_service() -> SearchService:
     return current_app.extensions[SEARCH_SERVICE]
+
+
+def current_deadline() -> DeadlineRunner:
+    return current_app.extensions[DEADLINE]

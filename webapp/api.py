@@ -7,7 +7,8 @@ from flask import Blueprint, jsonify, request
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from webapp import current_service, metrics
+from webapp import current_deadline, current_service, metrics
+from webapp.auth import caller_authorized
 from webapp.errors import ApiError
 from webapp.fields import FIELD_BY_NAME, FIELD_NAMES
 from webapp.schemas import ErrorResponse, HealthReport, SearchRequest, SearchResponse
@@ -18,7 +19,12 @@ bp = Blueprint("api", __name__)
 def json_object() -> dict:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the request body as JSON (Content-Type: application/json)")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        # Python's JSON parser recurses once per nesting level: [[[[...]]]] a few thousand deep
+        # fits in a small body and exhausts the stack before parsing fails.
+        raise ApiError(400, "invalid_json", "the request body nests arrays or objects too deeply") from None
     if body is None:
         raise ApiError(400, "invalid_json", "the request body is not valid JSON")
     if not isinstance(body, dict):
@@ -32,7 +38,7 @@ def search(field: str):
         raise ApiError(404, "unknown_embedding_field", f"no field {field!r}; use one of {', '.join(FIELD_NAMES)}")
     search_request = SearchRequest.model_validate(json_object())
     svc = current_service()
-    response = svc.search(field, search_request)
+    response = current_deadline().run("the search", svc.search, field, search_request)
     metrics.observe_search(
         field, response.timings.embedding_ms, response.timings.search_ms, svc.registry.query_cache_info()
     )
@@ -41,8 +47,11 @@ def search(field: str):
 
 @bp.get("/health")
 def health():
-    report = current_service().health()
-    return jsonify(report.model_dump(mode="json")), 200 if report.status == "ok" else 503
+    """Everyone sees the states, model names and document counts; the full report (paths,
+    error texts, model hashes) needs a valid token."""
+    report = current_deadline().run("the health check", current_service().health)
+    shown = report if caller_authorized() else report.public()
+    return jsonify(shown.model_dump(mode="json")), 200 if report.status == "healthy" else 503
 
 
 @bp.get("/health/live")
@@ -54,20 +63,23 @@ def live():
 @bp.get("/health/ready")
 def ready():
     """Models loaded and store reachable: enough for a load balancer to send traffic."""
-    ok, reason = current_service().readiness()
-    return jsonify({"status": "ready" if ok else "not_ready", "reason": reason}), 200 if ok else 503
+    readiness = current_deadline().run("the readiness check", current_service().readiness)
+    body = {"status": "ready" if readiness.ready else "not_ready", "reason": readiness.reason}
+    if readiness.detail and caller_authorized():
+        body["detail"] = readiness.detail
+    return jsonify(body), 200 if readiness.ready else 503
 
 
 # -- OpenAPI ------------------------------------------------------------------------------
 ERRORS = {
-    "400": "Malformed JSON",
-    "401": "Missing or invalid API token (only where API tokens are configured)",
+    "400": "Malformed JSON, or JSON nested too deeply",
+    "401": "Missing or invalid API token",
     "404": "Unknown embedding field",
     "409": "The index was built with other models than this service runs",
     "413": "Request body too large",
     "415": "Body is not JSON",
     "422": "A field is missing, of the wrong type or out of range (the field is named)",
-    "503": "Models loading or store unavailable",
+    "503": "Models loading, store unavailable or failing, or the request's deadline passed",
 }
 
 
@@ -96,8 +108,8 @@ def openapi_document(version: str) -> dict:
                 "summary": f"Cosine k-NN search over {field.name}",
                 "description": f"{field.dims}-d vectors: {field.description}.",
                 "operationId": f"search_{field.name}",
-                # A token is asked for only where the service is configured with API tokens.
-                "security": [{"apiToken": []}, {}],
+                # No token is needed only where the service runs with FINNEWS_ALLOW_ANONYMOUS (development).
+                "security": [{"apiToken": []}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(SearchRequest)}}},
                 "responses": {
                     "200": _json(SearchResponse, "Ranked results"),
@@ -108,7 +120,12 @@ def openapi_document(version: str) -> dict:
     paths["/health"] = {
         "get": {
             "summary": "Service, store and model cache status",
-            "responses": {"200": _json(HealthReport, "Healthy"), "503": _json(HealthReport, "Not healthy")},
+            "description": "Open to everyone; the full detail (paths, error texts, model hashes) needs a valid token.",
+            "security": [{"apiToken": []}, {}],
+            "responses": {
+                "200": _json(HealthReport, "Healthy"),
+                "503": _json(HealthReport, "Starting or unavailable"),
+            },
         }
     }
     for path, text in (("/health/live", "The process answers"), ("/health/ready", "Ready for traffic")):

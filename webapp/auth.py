@@ -1,46 +1,60 @@
-"""Bearer-token access to the search endpoints and /metrics, when API tokens are configured.
+"""Bearer-token access, closed by default.
 
-Health checks (the load balancer's and the container's), the OpenAPI document and the search
-page stay open; the page asks its user for a token and sends it with each search.
+The search endpoints and /metrics need a valid token (``Authorization: Bearer <token>``, one of
+FINNEWS_API_TOKENS). Health checks (the load balancer's and the container's), the OpenAPI
+document and the search page stay open; the page asks its user for a token and sends it with
+each search. ``/health`` answers everyone, but only a caller with a valid token sees its full
+detail (paths, error texts, model hashes: webapp.schemas.HealthReport.public).
+
+A service without tokens does not start under gunicorn (webapp/wsgi.py), and, should it be
+served some other way, refuses every protected request: only FINNEWS_ALLOW_ANONYMOUS=1, which
+`make serve` and the tests set, opens it to everyone (development).
 """
 
 from __future__ import annotations
 
 import hmac
-import re
 
 from flask import Flask, current_app, request
 
 from webapp import current_settings
 from webapp.errors import ApiError
-from webapp.settings import Settings
 
 PROTECTED_PREFIXES = ("/search/", "/metrics")
 
 
-def configured_tokens(settings: Settings) -> tuple[bytes, ...]:
-    text = settings.api_tokens.get_secret_value() if settings.api_tokens else ""
-    return tuple(token.encode() for token in re.split(r"[\s,]+", text) if token)
+def _presents_valid_token(tokens: tuple[str, ...]) -> bool:
+    scheme, _, presented = (request.headers.get("Authorization") or "").partition(" ")
+    # Compare against every token in constant time, so timing tells nothing about any of them.
+    matches = [hmac.compare_digest(presented.strip().encode(), token.encode()) for token in tokens]
+    return scheme.lower() == "bearer" and any(matches)
+
+
+def caller_authorized() -> bool:
+    """Whether this request may use everything: it carries a valid token, or the service runs
+    without tokens because FINNEWS_ALLOW_ANONYMOUS says so."""
+    settings = current_settings()
+    tokens = settings.api_token_values
+    if not tokens:
+        return settings.allow_anonymous
+    return _presents_valid_token(tokens)
 
 
 def tokens_required() -> bool:
-    return bool(configured_tokens(current_settings()))
+    """Whether searches need a token (the page then asks for one)."""
+    settings = current_settings()
+    return bool(settings.api_tokens) or not settings.allow_anonymous
 
 
 def init_app(app: Flask) -> None:
-    with app.app_context():
-        tokens = configured_tokens(current_settings())
-    if not tokens:
-        return
-
     @app.before_request
     def require_token():
-        if not request.path.startswith(PROTECTED_PREFIXES):
+        if not request.path.startswith(PROTECTED_PREFIXES) or caller_authorized():
             return None
-        scheme, _, presented = (request.headers.get("Authorization") or "").partition(" ")
-        # Compare against every token in constant time, so timing tells nothing about any of them.
-        matches = [hmac.compare_digest(presented.strip().encode(), token) for token in tokens]
-        if scheme.lower() == "bearer" and any(matches):
-            return None
-        current_app.logger.info("refused %s %s: no valid bearer token", request.method, request.path)
+        if not current_settings().api_tokens:
+            current_app.logger.error(
+                "refused %s %s: %s", request.method, request.path, current_settings().serving_refusal()
+            )
+        else:
+            current_app.logger.info("refused %s %s: no valid bearer token", request.method, request.path)
         raise ApiError(401, "unauthorized", "send a valid API token: Authorization: Bearer <token>")

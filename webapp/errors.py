@@ -1,9 +1,9 @@
 """Every error leaves the service as a JSON ErrorResponse with a 4xx or 503 status.
 
-Bad input is the client's to fix (400, 404, 405, 409, 413, 415, 422); an unavailable store or
-models still loading are the service's (503, retry later). An unexpected exception is logged with
-its traceback and answered 500 without internals: that is a bug to fix, never a way to signal
-bad input.
+Bad input is the client's to fix (400, 401, 404, 405, 409, 413, 415, 422); a store that is
+unavailable or fails, models still loading and a request past its deadline are the service's
+(503, retry later). An unexpected exception is logged with its traceback and answered 500
+without internals: that is a bug to fix, never a way to signal bad input.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from flask import Flask, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
+from webapp.deadline import DeadlineExceeded
 from webapp.schemas import ErrorDetail, ErrorResponse
 from webapp.service import ModelsNotReady
-from webapp.store import IndexMismatch, StoreUnavailable
+from webapp.store import IndexMismatch, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,17 @@ def register_error_handlers(app: Flask) -> None:
     def store_unavailable(exc: StoreUnavailable):
         log.warning("store unavailable: %s", exc)
         return error_response(503, "store_unavailable", f"the search store is unavailable: {exc}")
+
+    @app.errorhandler(StoreError)
+    def store_error(exc: StoreError):
+        # A failure of the store other than an outage (a corrupt generation, a request the
+        # cluster refused): the service's fault, not the client's; logged in full.
+        log.error("store error: %s", exc)
+        return error_response(503, "store_error", "the search store failed to answer; it has been logged")
+
+    @app.errorhandler(DeadlineExceeded)
+    def deadline_exceeded(exc: DeadlineExceeded):
+        return error_response(503, "deadline_exceeded", str(exc))
 
     @app.errorhandler(ModelsNotReady)
     def models_not_ready(exc: ModelsNotReady):

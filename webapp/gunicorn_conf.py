@@ -1,8 +1,15 @@
 """gunicorn settings for the search service: ``gunicorn -c webapp/gunicorn_conf.py webapp.wsgi:app``.
 
-Workers, threads and the bind address are settings of the service (FINNEWS_WORKERS,
-FINNEWS_THREADS, FINNEWS_BIND; webapp/settings.py); the rest is what the service needs to behave
-as designed. The command line and GUNICORN_CMD_ARGS still override any of it.
+What an operator may tune is a setting of the service (FINNEWS_WORKERS, _THREADS, _BIND,
+_KEEPALIVE, _MAX_REQUESTS, _MAX_REQUESTS_JITTER, _WORKER_CONNECTIONS, _BACKLOG; webapp/settings.py
+says why each default is what it is); the rest is what the service needs to behave as designed.
+The command line and GUNICORN_CMD_ARGS still override any of it.
+
+Behind an ALB: idle connections outlive the balancer's idle timeout (keepalive), workers are
+replaced now and then (max_requests with jitter), and each worker holds a bounded number of
+connections (worker_connections) above a bounded listen queue (backlog). gthread's heartbeat
+does not notice a hung request, so each search and health request has its own deadline
+(FINNEWS_REQUEST_TIMEOUT, webapp/deadline.py), answered 503 when it passes.
 """
 
 import gc
@@ -21,6 +28,13 @@ workers = settings.workers
 worker_class = "gthread"
 threads = settings.threads
 bind = settings.bind
+keepalive = settings.keepalive
+max_requests = settings.max_requests
+max_requests_jitter = settings.max_requests_jitter
+worker_connections = settings.worker_connections
+backlog = settings.backlog
+# A worker that stops answering its master (a sync worker's hung request, a stuck process) is
+# killed and replaced after this long; gthread's requests have their own deadline.
 timeout = 60
 graceful_timeout = 30
 accesslog = "-"
@@ -42,6 +56,6 @@ def post_fork(server, worker):
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess
+    from webapp.metrics import retire_process
 
-    multiprocess.mark_process_dead(worker.pid)
+    retire_process(worker.pid)

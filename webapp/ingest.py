@@ -168,49 +168,122 @@ def _describe(error: ValidationError, origin: dict[str, str] | None = None) -> s
     return "; ".join(problems)
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, raw row or None, error or None) for each row of a JSONL or CSV file."""
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            unknown = set(reader.fieldnames or ()) - set(NewsRecord.model_fields)
-            if unknown:
-                yield 1, None, f"unknown CSV columns {sorted(unknown)}; expected {list(NewsRecord.model_fields)}"
-                return
-            for row in reader:
-                if None in row:
-                    yield reader.line_num, None, "more cells than header columns"
-                    continue
-                yield reader.line_num, row, None
-        return
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+# csv's own limit (131,072 characters a field) would stop the reading of a file at the first
+# longer field. The schema's longest field (body) is 100,000 characters, so a field up to this
+# size is read whole and refused by validation with the field named; a longer one is reported
+# as unreadable, and the reading goes on with the next line.
+CSV_FIELD_LIMIT = 16 * 2**20
+
+
+@contextlib.contextmanager
+def _csv_field_limit(limit: int) -> Iterator[None]:
+    previous = csv.field_size_limit(limit)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _decoded_lines(path: Path, undecodable: set[int]) -> Iterator[str]:
+    """The file's lines as text; the number of each line that is not UTF-8 goes to `undecodable`
+    (the line itself is passed on with replacement characters, so that row boundaries hold)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
-                continue
-            if not isinstance(row, dict):
-                yield number, None, "not a JSON object"
-                continue
-            yield number, row, None
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                undecodable.add(number)
+                yield raw.decode("utf-8", errors="replace")
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, raw row or None, error or None) for each row of a JSONL or CSV file.
+
+    Every row is read on its own: one that cannot be read (not UTF-8, not JSON, nested too
+    deeply, a field csv cannot read) is reported with its line number and the rest is read.
+    """
+    undecodable: set[int] = set()
+    lines = _decoded_lines(path, undecodable)
+    if path.suffix.lower() == ".csv":
+        with _csv_field_limit(CSV_FIELD_LIMIT):
+            yield from _csv_rows(lines, undecodable)
+        return
+    for number, line in enumerate(lines, start=1):
+        if number in undecodable:
+            yield number, None, "not UTF-8 text"
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+            continue
+        except RecursionError:
+            yield number, None, "not readable: arrays or objects nested too deeply"
+            continue
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            yield number, None, f"not readable JSON ({exc})"
+            continue
+        if not isinstance(row, dict):
+            yield number, None, "not a JSON object"
+            continue
+        yield number, row, None
+
+
+def _csv_rows(lines: Iterator[str], undecodable: set[int]) -> Iterator[tuple[int, dict | None, str | None]]:
+    reader = csv.reader(lines)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield 1, None, f"unreadable CSV header ({exc})"
+        return
+    unknown = set(header) - set(NewsRecord.model_fields)
+    if 1 in undecodable:
+        yield 1, None, "the CSV header is not UTF-8 text"
+        return
+    if unknown:
+        yield 1, None, f"unknown CSV columns {sorted(unknown)}; expected {list(NewsRecord.model_fields)}"
+        return
+    last = reader.line_num
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield reader.line_num, None, f"not readable as CSV ({exc})"
+            last = reader.line_num
+            continue
+        first, last = last + 1, reader.line_num
+        if not cells:
+            continue
+        if any(first <= number <= last for number in undecodable):
+            yield last, None, "not UTF-8 text"
+        elif len(cells) > len(header):
+            yield last, None, "more cells than header columns"
+        else:
+            yield last, dict(zip(header, cells, strict=False)), None
 
 
 def to_record(row: dict, fmt: str) -> tuple[NewsRecord, earlier.MappedRecord | None]:
     """Our record from a row of format ``fmt`` (native, or an earlier shape mapped); ValueError
     (UnmappableRecord, or the validation errors described) when it cannot be one."""
-    if fmt == earlier.NATIVE:
-        try:
-            return NewsRecord.model_validate(row), None
-        except ValidationError as exc:
-            raise ValueError(_describe(exc)) from None
-    mapped = earlier.map_record(row, fmt)
     try:
-        return NewsRecord.model_validate(mapped.values), mapped
-    except ValidationError as exc:
-        raise ValueError(_describe(exc, mapped.origin)) from None
+        if fmt == earlier.NATIVE:
+            try:
+                return NewsRecord.model_validate(row), None
+            except ValidationError as exc:
+                raise ValueError(_describe(exc)) from None
+        mapped = earlier.map_record(row, fmt)
+        try:
+            return NewsRecord.model_validate(mapped.values), mapped
+        except ValidationError as exc:
+            raise ValueError(_describe(exc, mapped.origin)) from None
+    except RecursionError:
+        raise ValueError("a value nests arrays or objects too deeply") from None
 
 
 def read_records(paths: list[Path], report: IngestReport, fmt: str = AUTO) -> list[NewsRecord]:
@@ -224,12 +297,7 @@ def read_records(paths: list[Path], report: IngestReport, fmt: str = AUTO) -> li
         if is_csv and fmt not in (AUTO, earlier.NATIVE):
             report.rejected.append(Rejection(str(path), None, f"{fmt} records are read from JSON Lines, not CSV"))
             continue
-        try:
-            rows = list(read_rows(path))
-        except UnicodeDecodeError as exc:
-            report.rejected.append(Rejection(str(path), 0, f"not UTF-8 text ({exc.reason})"))
-            continue
-        for number, row, problem in rows:
+        for number, row, problem in read_rows(path):
             report.read += 1
             if problem is None:
                 if fmt != AUTO:

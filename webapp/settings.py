@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,15 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "FINNEWS_"
+
+
+# API tokens are bearer secrets: at least 32 characters (192 bits and more as random text).
+MIN_TOKEN_LENGTH = 32
+
+
+def split_tokens(text: str) -> tuple[str, ...]:
+    """FINNEWS_API_TOKENS's tokens: separated by commas or whitespace."""
+    return tuple(token for token in re.split(r"[\s,]+", text) if token)
 
 
 class SettingsError(ValueError):
@@ -43,8 +53,20 @@ class Settings(BaseSettings):
     )
     api_tokens: SecretStr | None = Field(
         None,
-        description="Bearer tokens the search endpoints and /metrics accept, separated by commas or whitespace "
-        "(in ECS: a secret). Unset: no token is asked for. Read verbatim, never logged.",
+        description="Bearer tokens the search endpoints, /metrics and the full /health accept, separated by "
+        f"commas or whitespace, each at least {MIN_TOKEN_LENGTH} characters (in ECS: a secret). Read verbatim, "
+        "never logged. Without tokens the service does not start, unless FINNEWS_ALLOW_ANONYMOUS is set.",
+    )
+    allow_anonymous: bool = Field(
+        False,
+        description="Development only (`make serve`, the tests): without FINNEWS_API_TOKENS, serve everyone "
+        "without a token. Tokens, when given, are still required.",
+    )
+    request_timeout: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds a search or health request may take; a slower one is answered 503 "
+        "(keep it above FINNEWS_ES_REQUEST_TIMEOUT, so that the store's own, clearer error comes first).",
     )
 
     # -- the store ----------------------------------------------------------------------------
@@ -99,8 +121,72 @@ class Settings(BaseSettings):
         description="gunicorn worker processes.",
         json_schema_extra={"shown_default": "the cores, at most 4"},
     )
-    threads: int = Field(4, ge=1, description="Threads per gunicorn worker.")
+    threads: int = Field(4, ge=1, description="Threads per gunicorn worker: the searches it answers at once.")
     bind: str = Field("0.0.0.0:8000", description="The address gunicorn listens on.")
+    keepalive: int = Field(
+        75,
+        ge=1,
+        description="Seconds an idle connection stays open. Above the load balancer's idle timeout (an ALB's "
+        "is 60 s), so that the balancer closes idle connections, never gunicorn under it (a 502).",
+    )
+    max_requests: int = Field(
+        10_000,
+        ge=0,
+        description="A worker is replaced by a fresh fork after this many requests (plus a random share of "
+        "FINNEWS_MAX_REQUESTS_JITTER, so workers do not restart together); 0 never.",
+    )
+    max_requests_jitter: int = Field(1_000, ge=0, description="See FINNEWS_MAX_REQUESTS.")
+    worker_connections: int = Field(
+        32,
+        ge=2,
+        description="Connections one worker holds at once, answering, queued or idle; more wait in the "
+        "listen backlog for whichever worker is free, so a health check never queues behind hundreds of searches.",
+    )
+    backlog: int = Field(
+        128, ge=1, description="Connections the kernel queues for the workers; beyond it new connections are refused."
+    )
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_strong(cls, value: SecretStr | None) -> SecretStr | None:
+        # No message repeats a token, or says which one is at fault.
+        if value is None:
+            return None
+        tokens = split_tokens(value.get_secret_value())
+        if not tokens:
+            raise ValueError(
+                "holds no token (it is blank, or only spaces and commas): give tokens of at least "
+                f"{MIN_TOKEN_LENGTH} characters, or unset it"
+            )
+        short = sum(len(token) < MIN_TOKEN_LENGTH for token in tokens)
+        if short:
+            raise ValueError(
+                f"{short} of its {len(tokens)} tokens are shorter than {MIN_TOKEN_LENGTH} characters "
+                "(make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _keepalive_room(self) -> Settings:
+        if self.worker_connections <= self.threads:
+            raise ValueError(
+                "FINNEWS_WORKER_CONNECTIONS must exceed FINNEWS_THREADS, or no connection can be kept alive"
+            )
+        return self
+
+    @property
+    def api_token_values(self) -> tuple[str, ...]:
+        return split_tokens(self.api_tokens.get_secret_value()) if self.api_tokens else ()
+
+    def serving_refusal(self) -> str | None:
+        """Why this configuration must not serve requests (None: it may): closed by default."""
+        if not self.api_tokens and not self.allow_anonymous:
+            return (
+                "no API tokens: set FINNEWS_API_TOKENS (tokens of at least "
+                f"{MIN_TOKEN_LENGTH} characters), or, for development only, FINNEWS_ALLOW_ANONYMOUS=1 "
+                "to serve everyone without a token"
+            )
+        return None
 
     @field_validator("es_hosts", mode="before")
     @classmethod

@@ -85,6 +85,23 @@ def cosine_from_score(score: float) -> float:
     return 2.0 * score - 1.0
 
 
+# Scores leave the service rounded to this many decimals. A client may send back a score it was
+# shown as min_score, so min_score is compared at that precision: a hit whose score shows as
+# min_score is kept, whichever way its last bits fell on this CPU.
+SCORE_DECIMALS = 6
+
+
+def displayed_score(score: float) -> float:
+    return round(float(score), SCORE_DECIMALS)
+
+
+def min_cosine(min_score: float) -> float:
+    """The lowest raw cosine a search must keep for ``min_score``: half a unit of the last shown
+    decimal below it, so that every score that rounds to min_score or more is among the hits
+    (the service then keeps exactly those whose shown score is at least min_score)."""
+    return cosine_from_score(min_score - 0.5 * 10**-SCORE_DECIMALS)
+
+
 def check_compatible(index_meta: dict | None, service_meta: dict, depends_on: tuple[str, ...]) -> None:
     """Refuse to compare vectors made by different models."""
     if not index_meta:

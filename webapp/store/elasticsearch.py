@@ -80,7 +80,7 @@ from webapp.store import (
     StoreError,
     StoreHealth,
     StoreUnavailable,
-    cosine_from_score,
+    min_cosine,
 )
 
 if TYPE_CHECKING:
@@ -378,7 +378,7 @@ class ElasticsearchStore:
         if clauses:
             knn["filter"] = clauses
         if filters.min_score is not None:
-            knn["similarity"] = cosine_from_score(filters.min_score)
+            knn["similarity"] = min_cosine(filters.min_score)
         return knn
 
     def search(self, field: str, vector: np.ndarray, size: int, filters: SearchFilters) -> list[Hit]:

@@ -27,18 +27,32 @@ A commit writes a complete new generation into a temporary folder, fsyncs it, re
 place and only then replaces CURRENT (rename is atomic), so a crash mid-ingest leaves the previous
 generation as it was. Readers check CURRENT (one stat) on each search and switch to a new
 generation without a restart; a generation they still map stays readable after it is deleted.
+
+Recovery. A writer killed at any point leaves at worst a ``.staging-*`` folder, or a complete
+``gen-N`` that CURRENT never named (killed between the rename and the replacement of CURRENT).
+Neither was ever visible to a reader, so the next commit, holding the commit lock (no other
+writer can be running), removes both before it starts, and numbers its generation after the
+highest one on disk: a leftover never blocks an ingest.
+
+Lifetime. Each process holds one generation open: its memory maps and the descriptor of its
+documents. A search holds a reference to the generation it started on; when CURRENT moves, the
+old generation is retired and closed as soon as its last search ends, so its files' disk space
+is released once the writer deletes them, however many commits a worker lives through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import json
 import logging
 import os
 import shutil
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +64,8 @@ from webapp.store import (
     SearchFilters,
     StoreError,
     StoreHealth,
-    cosine_from_score,
+    StoreUnavailable,
+    min_cosine,
     score_from_cosine,
 )
 
@@ -58,6 +73,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"
+GENERATION_PREFIX = "gen-"
+STAGING_PREFIX = ".staging-"
 # Above this share of matching rows a masked full scan beats gathering the matching rows.
 GATHER_BELOW = 0.25
 COPY_CHUNK_ROWS = 16_384
@@ -137,6 +154,9 @@ class Generation:
     offsets: np.ndarray
     documents_fd: int
     ivf: dict[str, IvfIndex]
+    # Searches reading this generation now, and whether a newer one replaced it (EmbeddedStore).
+    users: int = field(default=0, compare=False)
+    retired: bool = field(default=False, compare=False)
 
     @classmethod
     def open(cls, folder: Path) -> Generation:
@@ -150,21 +170,34 @@ class Generation:
                 return np.empty(shape, dtype=dtype)
             return np.memmap(folder / name, dtype=dtype, mode="r", shape=shape)
 
-        return cls(
-            name=folder.name,
-            folder=folder,
-            manifest=manifest,
-            vectors={f: mapped(f"{f}.f32", np.float32, (n, d)) for f, d in FIELD_DIMS.items()},
-            published=mapped("published.i64", np.int64, (n,)),
-            doc_type=mapped("doc_type.i32", np.int32, (n,)),
-            source=mapped("source.i32", np.int32, (n,)),
-            offsets=np.fromfile(folder / "offsets.i64", dtype=np.int64),
-            documents_fd=os.open(folder / "documents.jsonl", os.O_RDONLY),
-            ivf={f: IvfIndex.load(folder / f"ivf-{f}.npz") for f in manifest.get("ivf_fields", [])},
-        )
+        # The maps close when their arrays are dropped; the descriptor is ours to close.
+        documents_fd = os.open(folder / "documents.jsonl", os.O_RDONLY)
+        try:
+            return cls(
+                name=folder.name,
+                folder=folder,
+                manifest=manifest,
+                vectors={f: mapped(f"{f}.f32", np.float32, (n, d)) for f, d in FIELD_DIMS.items()},
+                published=mapped("published.i64", np.int64, (n,)),
+                doc_type=mapped("doc_type.i32", np.int32, (n,)),
+                source=mapped("source.i32", np.int32, (n,)),
+                offsets=np.fromfile(folder / "offsets.i64", dtype=np.int64),
+                documents_fd=documents_fd,
+                ivf={f: IvfIndex.load(folder / f"ivf-{f}.npz") for f in manifest.get("ivf_fields", [])},
+            )
+        except BaseException:
+            os.close(documents_fd)
+            raise
 
     def close(self) -> None:
-        os.close(self.documents_fd)
+        """Release the descriptor and the memory maps (unmapped once no array refers to them)."""
+        if self.documents_fd >= 0:
+            os.close(self.documents_fd)
+            self.documents_fd = -1
+        empty = np.empty(0)
+        self.vectors = {}
+        self.published = self.doc_type = self.source = self.offsets = empty
+        self.ivf = {}
 
     @property
     def size(self) -> int:
@@ -219,7 +252,7 @@ class Generation:
         else:
             scores = matrix[rows] @ query
         if filters.min_score is not None:
-            scores[scores < cosine_from_score(filters.min_score)] = -np.inf
+            scores[scores < min_cosine(filters.min_score)] = -np.inf
         k = min(size, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -250,49 +283,87 @@ class EmbeddedStore:
             return None
         return (st.st_ino, st.st_mtime_ns)
 
-    def generation(self) -> Generation | None:
-        """The newest committed generation, reopened when CURRENT changed since the last call."""
+    def _open_current(self) -> tuple[Generation | None, tuple[int, int] | None]:
+        """The generation CURRENT names, with the stamp it was read under.
+
+        A writer may replace CURRENT and delete the generation it named between our reading
+        CURRENT and opening that folder: then CURRENT has moved on, and reading it again finds
+        a generation that exists. Anything else that cannot be opened is StoreUnavailable.
+        """
+        for attempt in itertools.count(1):
+            stamp = self._stamp()
+            if stamp is None:
+                return None, None
+            name = "?"
+            try:
+                name = (self.path / CURRENT).read_text().strip()
+                return Generation.open(self.path / name), stamp
+            except FileNotFoundError as exc:
+                if attempt < 3 and self._stamp() != stamp:
+                    continue  # CURRENT moved on meanwhile: read it again
+                raise StoreUnavailable(f"cannot open the index's current generation {name}: {exc}") from exc
+            except (OSError, ValueError, KeyError) as exc:
+                raise StoreUnavailable(f"cannot open the index's current generation {name}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Generation | None]:
+        """The newest committed generation (reopened when CURRENT changed), held open until the
+        block ends; None for an empty store."""
         stamp = self._stamp()
-        if stamp == self._current_stamp:
-            return self._generation
         with self._lock:
             if stamp != self._current_stamp:
-                name = (self.path / CURRENT).read_text().strip() if stamp else None
-                generation = Generation.open(self.path / name) if name else None
-                # The previous generation is not closed here: a search in another thread may
-                # still read it. Its descriptor is released when it is garbage-collected.
-                self._generation, self._current_stamp = generation, stamp
+                generation, stamp = self._open_current()
+                previous, self._generation, self._current_stamp = self._generation, generation, stamp
+                if previous is not None:
+                    previous.retired = True
+                    if previous.users == 0:
+                        previous.close()
                 if generation:
-                    log.info("opened %s: %d documents", name, generation.size)
-        return self._generation
+                    log.info("opened %s: %d documents", generation.name, generation.size)
+            generation = self._generation
+            if generation is not None:
+                generation.users += 1
+        try:
+            yield generation
+        finally:
+            if generation is not None:
+                with self._lock:
+                    generation.users -= 1
+                    if generation.retired and generation.users == 0:
+                        generation.close()
 
     def search(self, field: str, vector: np.ndarray, size: int, filters: SearchFilters) -> list[Hit]:
-        generation = self.generation()
-        return generation.search(field, vector, size, filters) if generation else []
+        with self.reading() as generation:
+            try:
+                return generation.search(field, vector, size, filters) if generation else []
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot read the index's generation {generation.name}: {exc}") from exc
 
     def health(self) -> StoreHealth:
         try:
-            generation = self.generation()
+            with self.reading() as generation:
+                return StoreHealth(self.backend, "ok", generation.size if generation else 0)
         except (OSError, ValueError, StoreError) as exc:
             return StoreHealth(self.backend, "unavailable", None, f"cannot open the index at {self.path}: {exc}")
-        return StoreHealth(self.backend, "ok", generation.size if generation else 0)
 
     def index_meta(self) -> dict | None:
-        generation = self.generation()
-        return generation.manifest["meta"] if generation else None
+        with self.reading() as generation:
+            return generation.manifest["meta"] if generation else None
 
     def content_hashes(self, ids: list[str]) -> dict[str, str]:
-        generation = self.generation()
-        if generation is None:
-            return {}
-        wanted = set(ids)
-        row_of = {doc_id: row for row, doc_id in enumerate(generation.ids()) if doc_id in wanted}
-        return {doc_id: generation.document(row)["content_sha256"] for doc_id, row in row_of.items()}
+        with self.reading() as generation:
+            if generation is None:
+                return {}
+            wanted = set(ids)
+            row_of = {doc_id: row for row, doc_id in enumerate(generation.ids()) if doc_id in wanted}
+            return {doc_id: generation.document(row)["content_sha256"] for doc_id, row in row_of.items()}
 
     def close(self) -> None:
         with self._lock:
             if self._generation:
-                self._generation.close()
+                self._generation.retired = True
+                if self._generation.users == 0:
+                    self._generation.close()
             self._generation, self._current_stamp = None, None
 
     # -- writing ------------------------------------------------------------------------
@@ -303,11 +374,38 @@ class EmbeddedStore:
         self.path.mkdir(parents=True, exist_ok=True)
         with (self.path / ".lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self._commit(documents, vectors, meta)
+            current = self._recover()
+            with self.reading() as previous:
+                self._commit(documents, vectors, meta, previous, current)
         return []
 
-    def _commit(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
-        previous = self.generation()
+    def _recover(self) -> int:
+        """Remove what killed writers left, under the commit lock; the highest generation number
+        still on disk (0 for none). Readers never saw any of it: CURRENT never named it."""
+        current = (self.path / CURRENT).read_text().strip() if (self.path / CURRENT).is_file() else None
+        current_number = _generation_number(current) if current else 0
+        for leftover in self.path.glob(f"{STAGING_PREFIX}*"):
+            log.warning("removing %s, left by an interrupted commit", leftover.name)
+            shutil.rmtree(leftover, ignore_errors=True)
+        (self.path / f".{CURRENT}.tmp").unlink(missing_ok=True)
+        highest = current_number
+        for folder in self.path.glob(f"{GENERATION_PREFIX}*"):
+            number = _generation_number(folder.name)
+            if number > current_number:
+                log.warning("removing %s: an interrupted commit wrote it but never made it current", folder.name)
+                shutil.rmtree(folder, ignore_errors=True)
+            if folder.exists():
+                highest = max(highest, number)
+        return highest
+
+    def _commit(
+        self,
+        documents: list[dict],
+        vectors: dict[str, np.ndarray],
+        meta: dict,
+        previous: Generation | None,
+        highest: int,
+    ) -> None:
         if previous is not None and previous.manifest["meta"] != meta:
             raise StoreError(
                 f"the index at {self.path} was built with {previous.manifest['meta']['models']}, "
@@ -318,9 +416,9 @@ class EmbeddedStore:
         old_ids = previous.ids() if previous else []
         kept = np.array([row for row, doc_id in enumerate(old_ids) if doc_id not in new_row], dtype=np.int64)
         n = len(kept) + len(new_order)
-        number = int(previous.name.split("-")[1]) + 1 if previous else 1
-        name = f"gen-{number:06d}"
-        staging = self.path / f".staging-{name}-{os.getpid()}"
+        number = highest + 1
+        name = f"{GENERATION_PREFIX}{number:06d}"
+        staging = self.path / f"{STAGING_PREFIX}{name}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         try:
@@ -404,6 +502,12 @@ class EmbeddedStore:
         np.asarray(offsets, dtype=np.int64).tofile(staging / "offsets.i64")
 
     def _remove_old_generations(self, keep: set[str]) -> None:
-        for folder in self.path.glob("gen-*"):
+        for folder in self.path.glob(f"{GENERATION_PREFIX}*"):
             if folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)
+
+
+def _generation_number(name: str) -> int:
+    """gen-000007 -> 7; -1 for a name that is no generation's (gen-foo is left alone)."""
+    digits = name.removeprefix(GENERATION_PREFIX)
+    return int(digits) if digits.isdigit() else -1

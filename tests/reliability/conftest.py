@@ -1,0 +1,111 @@
+"""The reliability suite: the service under gunicorn, fuzzed, loaded, its workers killed, its
+ingest killed, its Elasticsearch taken away and slowed down.
+
+Two sizes. ``make test`` runs the CI size (every module is marked slow); ``make reliability``
+runs the full size (``--reliability=full``): at least 10,000 fuzzed requests, 20 clients for
+60 s per endpoint, at least 20 ingest kills at random points besides the targeted ones. Each
+test asserts what must hold (no 5xx, no lost commit, recovery without a restart) and records
+what it measured in test-artifacts/reliability/<test>.json, printed at the end of the run:
+timings are figures to read, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import asdict, dataclass
+
+import pytest
+from hypothesis import settings
+
+from tests.conftest import ARTIFACTS, free_port, start_server
+
+FIGURES = ARTIFACTS / "reliability"
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    fuzz_requests: int  # at least this many generated requests, over every operation
+    load_clients: int
+    load_seconds: float  # per endpoint
+    kill_load_seconds: float
+    ingest_random_kills: int  # besides one targeted kill at each step of a commit
+
+
+SCALES = {
+    "ci": Scale(
+        "ci", fuzz_requests=1_000, load_clients=20, load_seconds=5, kill_load_seconds=12, ingest_random_kills=4
+    ),
+    "full": Scale(
+        "full", fuzz_requests=10_000, load_clients=20, load_seconds=60, kill_load_seconds=40, ingest_random_kills=24
+    ),
+}
+
+
+# The fuzzing's examples go mostly to the three search endpoints (the health endpoints take
+# few parameters, and hypothesis stops early there).
+SEARCH_OPERATIONS = 3
+
+
+def pytest_configure(config):
+    # Called as this file loads, before the test modules are imported: hypothesis reads the
+    # number of examples from its profile when schemathesis builds the tests.
+    scale = SCALES[config.getoption("--reliability")]
+    settings.register_profile("finnews-reliability", max_examples=math.ceil(scale.fuzz_requests / SEARCH_OPERATIONS))
+    settings.load_profile("finnews-reliability")
+
+
+@pytest.fixture(scope="session")
+def scale(request) -> Scale:
+    return SCALES[request.config.getoption("--reliability")]  # declared in tests/conftest.py
+
+
+_recorded: dict[str, dict] = {}
+
+
+@pytest.fixture
+def record_figures(request, scale):
+    """Record this test's figures (JSON-safe values) under its name, with the scale it ran at."""
+
+    def record(**figures) -> None:
+        name = request.node.name
+        entry = {"scale": asdict(scale), **figures}
+        _recorded[name] = entry
+        FIGURES.mkdir(parents=True, exist_ok=True)
+        (FIGURES / f"{name}.json").write_text(json.dumps(entry, indent=2, default=str) + "\n")
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _recorded:
+        return
+    terminalreporter.section("reliability figures (measured, not asserted)")
+    for name, entry in _recorded.items():
+        shown = {key: value for key, value in entry.items() if key != "scale"}
+        terminalreporter.write_line(f"{name} [{entry['scale']['name']}]: {json.dumps(shown, default=str)}")
+    terminalreporter.write_line(f"(also in {FIGURES})")
+
+
+@pytest.fixture(scope="module")
+def served(model_cache_dir, sample_index, tmp_path_factory):
+    """The service as production runs it: gunicorn, two workers, a token required (a copy of the
+    sample index). Yields the server, with .token and .index."""
+    index = tmp_path_factory.mktemp("served") / "index"
+    shutil.copytree(sample_index, index)
+    token = "reliability-token-0123456789abcdefghij"
+    settings = {
+        "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
+        "FINNEWS_STORE_PATH": str(index),
+        "FINNEWS_API_TOKENS": token,
+        # 20 clients on a shared two-core machine queue for seconds: the load measures latency,
+        # and the deadline (15 s by default) has its own test (test_elasticsearch_faults.py).
+        "FINNEWS_REQUEST_TIMEOUT": "60",
+    }
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    server = start_server(settings, free_port(), workers=2, log=log, timeout=180)
+    server.token, server.index = token, index
+    yield server
+    server.stop()

@@ -1,0 +1,76 @@
+"""Load: 20 concurrent clients for a while on each endpoint, with queries the query cache has
+never seen. What must hold: no errors. What is recorded: throughput and latency percentiles (a
+benchmark on whatever machine runs it; compare runs on the same machine only)."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tools.benchmark import Sample, concurrent_clients, summarise
+from tools.corpus import benchmark_queries
+from webapp.fields import FIELD_NAMES
+
+pytestmark = pytest.mark.slow
+
+
+class ReusedQueries:
+    """Unseen queries while they last (about 50 per second per endpoint is more than two cores
+    answer), then again from the start."""
+
+    def __init__(self, queries: list[str]):
+        self.queries, self.position, self.lock = queries, 0, threading.Lock()
+
+    def next(self) -> str:
+        with self.lock:
+            self.position += 1
+            return self.queries[self.position % len(self.queries)]
+
+
+def _authorized_session(token: str) -> requests.Session:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def _health_under_load(url: str, clients: int, seconds: float) -> Sample:
+    sample, lock = Sample(), threading.Lock()
+    started = time.perf_counter()
+
+    def client() -> None:
+        with requests.Session() as session:
+            while time.perf_counter() - started < seconds:
+                began = time.perf_counter()
+                try:
+                    ok = session.get(f"{url}/health", timeout=30).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                with lock:
+                    sample.latencies_s.append(time.perf_counter() - began)
+                    sample.finished_s.append(time.perf_counter() - started)
+                    sample.errors += not ok
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        for future in [pool.submit(client) for _ in range(clients)]:
+            future.result()
+    sample.wall_s = time.perf_counter() - started
+    return sample
+
+
+def test_every_endpoint_under_concurrent_load_answers_without_errors(served, scale, record_figures):
+    queries = ReusedQueries(benchmark_queries(int(60 * scale.load_seconds) * len(FIELD_NAMES), seed=11))
+    session = functools.partial(_authorized_session, served.token)
+    figures = {}
+    for field in FIELD_NAMES:
+        sample = concurrent_clients(
+            served.url, field, queries, scale.load_clients, scale.load_seconds, session_factory=session
+        )
+        figures[field] = summarise(sample)
+    figures["health"] = summarise(_health_under_load(served.url, scale.load_clients, scale.load_seconds))
+    record_figures(clients=scale.load_clients, seconds_per_endpoint=scale.load_seconds, endpoints=figures)
+    assert {name: f["errors"] for name, f in figures.items()} == dict.fromkeys(figures, 0)
