@@ -198,3 +198,11 @@ def test_a_replaced_workers_metrics_are_kept_and_its_files_go(monkeypatch, tmp_p
     text = generate_latest(registry).decode()
     assert 'jobs_total{kind="a"} 9.0' in text
     assert "wait_seconds_count 3.0" in text and 'wait_seconds_bucket{le="1.0"} 3.0' in text
+
+
+def test_no_test_imports_ansible_into_the_test_process():
+    # Ansible's module utilities patch the interpreter (sys.intern) in ways torch's compiler does
+    # not accept: every model load after such an import fails. Tests run Ansible in processes.
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        ansible = sorted(name for name in imports(path) if name.split(".")[0] == "ansible")
+        assert not ansible, f"{path.relative_to(ROOT)} imports {ansible}"

@@ -4,7 +4,6 @@ through Ansible as the roles call it (found by ansible.cfg's filter_plugins, map
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible.errors import AnsibleFilterError
 
 from tests.conftest import ROOT
 
@@ -21,12 +19,41 @@ PLUGIN = ROOT / "plugins" / "filter" / "task_definition_revision.py"
 ARN = "arn:aws:ecs:ap-south-1:123456789012:task-definition/finbert-rag-production-api:41"
 
 
+# The plugin imports ansible, and Ansible must stay out of the test process (its module utilities
+# patch the interpreter in ways torch's compiler does not accept): the filter runs in a process of
+# its own, called with each value in turn.
+CALLER = """
+import importlib.util, json, sys
+from ansible.errors import AnsibleFilterError
+spec = importlib.util.spec_from_file_location("task_definition_revision_filter", sys.argv[1])
+plugin = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(plugin)
+function = plugin.FilterModule().filters()["task_definition_revision"]
+for line in sys.stdin:
+    try:
+        print(json.dumps({"value": function(json.loads(line))}))
+    except Exception as exc:
+        kind = "AnsibleFilterError" if isinstance(exc, AnsibleFilterError) else type(exc).__name__
+        print(json.dumps({"error": kind, "message": str(exc)}))
+"""
+
+
 @pytest.fixture(scope="module")
 def task_definition_revision():
-    spec = importlib.util.spec_from_file_location("task_definition_revision_filter", PLUGIN)
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
-    return plugin.FilterModule().filters()["task_definition_revision"]
+    """The filter as a function of a value: what it returns, or the exception's type and message."""
+
+    def call(value):
+        process = subprocess.run(
+            [sys.executable, "-c", CALLER, str(PLUGIN)],
+            input=json.dumps(value) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return json.loads(process.stdout)
+
+    return call
 
 
 @pytest.mark.parametrize(
@@ -41,11 +68,13 @@ def task_definition_revision():
     ],
 )
 def test_arn_or_revision_gives_the_revision(task_definition_revision, name):
-    assert task_definition_revision(name) == "finbert-rag-production-api:41"
+    assert task_definition_revision(name) == {"value": "finbert-rag-production-api:41"}
 
 
 def test_family_may_hold_underscores_and_capitals(task_definition_revision):
-    assert task_definition_revision("arn:aws:ecs:eu-west-1:000000000000:task-definition/My_Task-2:1") == "My_Task-2:1"
+    assert task_definition_revision("arn:aws:ecs:eu-west-1:000000000000:task-definition/My_Task-2:1") == {
+        "value": "My_Task-2:1"
+    }
 
 
 @pytest.mark.parametrize(
@@ -67,8 +96,9 @@ def test_family_may_hold_underscores_and_capitals(task_definition_revision):
     ],
 )
 def test_anything_else_is_an_error(task_definition_revision, garbage):
-    with pytest.raises(AnsibleFilterError, match="neither a task definition ARN nor a family:revision"):
-        task_definition_revision(garbage)
+    result = task_definition_revision(garbage)
+    assert result["error"] == "AnsibleFilterError", result
+    assert "neither a task definition ARN nor a family:revision" in result["message"]
 
 
 def ansible_debug(expression: str) -> subprocess.CompletedProcess:
