@@ -450,11 +450,11 @@ def import_earlier(app, node, *options: str):
 
 
 def stored(index_path) -> dict[str, tuple[dict, dict[str, np.ndarray]]]:
-    generation = EmbeddedStore(index_path).generation()
-    return {
-        generation.document(row)["id"]: (generation.document(row), {f: np.asarray(m[row]) for f, m in generation.vectors.items()})
-        for row in range(generation.size)
-    }  # fmt: skip
+    with EmbeddedStore(index_path).reading() as generation:
+        return {
+            generation.document(row)["id"]: (generation.document(row), {f: np.array(m[row]) for f, m in generation.vectors.items()})
+            for row in range(generation.size)
+        }  # fmt: skip
 
 
 @pytest.mark.slow
@@ -498,13 +498,18 @@ def test_import_reuses_the_vectors_it_verified_and_recomputes_the_rest(make_app,
     opened = [r for r in node.requests if r.params.get("scroll")]
     assert opened and all(r.params["_source_excludes"] == "embedding_enhanced" for r in opened)
     assert node.scrolls == {} and len(node.requests_to("/_bulk")) == bulks, "scroll freed; nothing written there"
-    generation = EmbeddedStore(tmp_path / "index").generation().name
+    generation = generation_name(tmp_path / "index")
     again = import_earlier(app, node)
     assert again.exit_code == 0, again.output
     assert f"read {documents} documents: 0 added, 0 updated, {documents} unchanged, 0 rejected" in again.output
-    assert EmbeddedStore(tmp_path / "index").generation().name == generation, (
+    assert generation_name(tmp_path / "index") == generation, (
         "a re-run with nothing new commits nothing"
     )
+
+
+def generation_name(index_path) -> str:
+    with EmbeddedStore(index_path).reading() as generation:
+        return generation.name
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -119,7 +120,7 @@ def test_set_values_are_parsed_by_the_parameters_annotation():
         ("no_such_parameter=1", "no notebook has this parameter"),
         ("base_url=http://elsewhere", "use --base-url"),
     ):
-        with pytest.raises(validate.UsageError, match=message):
+        with pytest.raises(validate.UsageError, match=re.escape(message)):
             validate.parse_overrides([bad], declared)
 
 

@@ -16,7 +16,7 @@ import requests
 
 from tests.conftest import free_port, start_server
 from tests.fake_elasticsearch import FakeElasticsearch
-from tests.reliability.test_worker_kill import workers_of
+from tests.reliability.test_worker_kill import settled_workers, workers_of
 from tests.test_ingest import record, write_jsonl
 from webapp.ingest import ingest
 from webapp.settings import load_settings
@@ -69,7 +69,7 @@ def test_outages_and_slow_answers_are_503_within_the_deadline_and_recover_withou
     on_elasticsearch, record_figures
 ):
     server, fake = on_elasticsearch
-    workers = workers_of(server.process.pid)
+    workers = settled_workers(server.process.pid)
     assert _search(server.url)[0] == 200
     phases = {}
     for phase, start, end in (
