@@ -35,10 +35,12 @@ def when_ready(server):
 
 
 def post_fork(server, worker):
-    import torch
+    from webapp import SEARCH_SERVICE
+    from webapp.wsgi import app
 
-    # Split the cores between the workers instead of every worker using all of them.
-    torch.set_num_threads(max(1, multiprocessing.cpu_count() // server.cfg.workers))
+    # Split the cores between the workers instead of every worker using all of them; the
+    # encoders whose runtimes do not survive a fork get one of their own (webapp/encoders.py).
+    app.extensions[SEARCH_SERVICE].registry.for_worker(max(1, multiprocessing.cpu_count() // server.cfg.workers))
 
 
 def child_exit(server, worker):

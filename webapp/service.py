@@ -21,6 +21,7 @@ from webapp.schemas import (
     Timings,
 )
 from webapp.sentiment import label_of
+from webapp.settings import Settings
 from webapp.store import SearchFilters, SearchStore, check_compatible
 
 
@@ -28,10 +29,28 @@ class ModelsNotReady(RuntimeError):
     """The models are still loading, or failed to load (HTTP 503)."""
 
 
+def process_registry(settings: Settings) -> ModelRegistry:
+    """One registry per process, cache and encoder settings: apps created in the same process share the models."""
+    return _registry(
+        str(settings.model_cache_dir),
+        settings.query_cache_size,
+        settings.query_backend,
+        settings.ingest_backend,
+        settings.query_batch_max,
+        settings.query_batch_window_ms,
+    )
+
+
 @functools.cache
-def process_registry(model_cache_dir: str, query_cache_size: int) -> ModelRegistry:
-    """One registry per process and cache: apps created in the same process share the models."""
-    return ModelRegistry(ModelCache(model_cache_dir), query_cache_size=query_cache_size)
+def _registry(cache_dir: str, query_cache_size: int, query_backend, ingest_backend, batch_max, window_ms):
+    return ModelRegistry(
+        ModelCache(cache_dir),
+        query_cache_size=query_cache_size,
+        query_backend=query_backend,
+        ingest_backend=ingest_backend,
+        query_batch_max=batch_max,
+        query_batch_window_ms=window_ms,
+    )
 
 
 @dataclass

@@ -85,6 +85,13 @@ def cosine_from_score(score: float) -> float:
     return 2.0 * score - 1.0
 
 
+def same_models(index_meta: dict, meta: dict) -> bool:
+    """Whether vectors made as `meta` records may join an index that recorded `index_meta`: the
+    same composition and models. How they ran (backend, precision) may differ: every backend
+    passes the fidelity guard against torch float32."""
+    return all(index_meta.get(key) == meta.get(key) for key in ("composition", "models"))
+
+
 def check_compatible(index_meta: dict | None, service_meta: dict, depends_on: tuple[str, ...]) -> None:
     """Refuse to compare vectors made by different models."""
     if not index_meta:

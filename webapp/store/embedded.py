@@ -51,6 +51,7 @@ from webapp.store import (
     StoreError,
     StoreHealth,
     cosine_from_score,
+    same_models,
     score_from_cosine,
 )
 
@@ -67,6 +68,16 @@ def _epoch_seconds(value: str | dt.datetime) -> int:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return int(value.timestamp())
+
+
+def merged_precision(recorded: dict, meta: dict) -> dict:
+    """meta, its "precision" (how each model's vectors were made) joined with what the index
+    recorded: an index built in parts by several backends lists them all."""
+    precision = {
+        name: sorted({*recorded.get("precision", {}).get(name, []), *made})
+        for name, made in meta.get("precision", {}).items()
+    }
+    return {**meta, "precision": precision} if precision else meta
 
 
 def _fsync_dir(path: Path) -> None:
@@ -308,11 +319,13 @@ class EmbeddedStore:
 
     def _commit(self, documents: list[dict], vectors: dict[str, np.ndarray], meta: dict) -> None:
         previous = self.generation()
-        if previous is not None and previous.manifest["meta"] != meta:
-            raise StoreError(
-                f"the index at {self.path} was built with {previous.manifest['meta']['models']}, "
-                f"not with this ingest's {meta['models']}: ingest into a new index (STORE_PATH)"
-            )
+        if previous is not None:
+            if not same_models(previous.manifest["meta"], meta):
+                raise StoreError(
+                    f"the index at {self.path} was built with {previous.manifest['meta']['models']}, "
+                    f"not with this ingest's {meta['models']}: ingest into a new index (STORE_PATH)"
+                )
+            meta = merged_precision(previous.manifest["meta"], meta)
         new_row = {doc["id"]: i for i, doc in enumerate(documents)}  # last duplicate wins
         new_order = sorted(new_row.values())
         old_ids = previous.ids() if previous else []
