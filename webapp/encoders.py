@@ -252,7 +252,10 @@ def load_encoder(path: Path, backend: str, purpose: str, device: str = "cpu", th
     """The encoder of the model at PATH (a model folder for torch, an export for the others),
     for "query" (one text at a time, mostly) or "ingest" (batches)."""
     if backend == "torch":
-        return TorchEncoder(path, device=device, batches_in_bf16=purpose == "ingest" and cpu_has_native_bf16())
+        try:
+            return TorchEncoder(path, device=device, batches_in_bf16=purpose == "ingest" and cpu_has_native_bf16())
+        except ImportError as exc:  # the torch-less image
+            raise ValueError(f"the torch backend needs torch, which this installation lacks ({exc})") from None
     if device != "cpu":
         raise ValueError(f"the {backend} backend runs on the CPU; device {device!r} needs the torch backend")
     return ENCODER_CLASSES[backend](path, threads or os.cpu_count() or 1)

@@ -1,0 +1,208 @@
+"""Encoder backends: exports verified like models, the same vectors from every backend, batches in
+the order of their texts, the GPU's float16 path (run on the CPU), and batched queries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLE
+from tests.test_sentiment import build_tiny_finbert, expected_tiny_scores
+from webapp.embedding import ModelRegistry, load_field_encoder
+from webapp.encoders import QueryBatcher, TorchEncoder, resolve_backend, sorted_batches
+from webapp.modelcache import CATALOGUE, ModelCache, ModelCacheError, export_name
+from webapp.sentiment import ExportedFinBertSentiment
+
+MINILM = "all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def texts():
+    records = [json.loads(line) for line in SAMPLE.read_text().splitlines()[:24]]
+    # Lengths from one word to a whole article's summary, in no order.
+    return ["rates", *(f"{r['title']}\n{r['summary']}" for r in records), "bank " * 400]
+
+
+@pytest.fixture(scope="module")
+def reference(model_cache_dir, texts):
+    """torch float32 on the published weights."""
+    return TorchEncoder(ModelCache(model_cache_dir).verify(MINILM).path).encode(texts, batch_size=7)
+
+
+def test_the_export_is_a_verified_cache_entry_with_the_source_identity(model_cache_dir):
+    cache = ModelCache(model_cache_dir)
+    exported = cache.verify(export_name(MINILM))
+    manifest = exported.manifest
+    assert manifest["source_model"] == MINILM and manifest["kind"] == "onnx-export:sentence-transformer"
+    assert manifest["weights_sha256"] == CATALOGUE[MINILM].weights_sha256
+    assert manifest["graph_sha256"] == manifest["files"]["model.onnx"]["sha256"]
+    assert {"model.onnx", "encoder.json", "tokenizer.json", "config.json"} <= set(manifest["files"])
+    assert manifest["export"]["opset"] == 17 and manifest["export"]["exporter"].startswith("torch==")
+    # The same identity as the source: an index built with one is searched with the other.
+    assert exported.identity == cache.verify(MINILM).identity
+
+
+def test_a_tampered_export_is_refused_before_it_loads(tmp_path, model_cache_dir):
+    cache = ModelCache(tmp_path / "models")
+    shutil.copytree(model_cache_dir / export_name(MINILM), cache.path(export_name(MINILM)))
+    graph = cache.path(export_name(MINILM)) / "model.onnx"
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    graph.write_bytes(bytes(data))
+    with pytest.raises(ModelCacheError, match="model.onnx does not match its sha256") as refused:
+        load_field_encoder(cache, MINILM, "onnx", "query")
+    assert f"flask models export {MINILM} --force" in str(refused.value)
+    # An export claiming other source weights than the pinned ones is refused too.
+    shutil.copyfile(model_cache_dir / export_name(MINILM) / "model.onnx", graph)
+    manifest = json.loads((cache.path(export_name(MINILM)) / "manifest.json").read_text())
+    manifest["weights_sha256"] = "0" * 64
+    (cache.path(export_name(MINILM)) / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelCacheError, match="not the pinned upstream file"):
+        cache.verify(export_name(MINILM))
+
+
+def test_a_backend_without_its_export_says_how_to_make_it(tmp_path, model_cache_dir):
+    cache = ModelCache(tmp_path / "models")
+    cache.root.mkdir()
+    (cache.root / MINILM).symlink_to(model_cache_dir / MINILM)
+    with pytest.raises(ModelCacheError, match=f"run `flask models export {MINILM}`"):
+        load_field_encoder(cache, MINILM, "openvino", "query")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_exported_backends_give_torch_float32_vectors_in_text_order(model_cache_dir, texts, reference, backend):
+    encoder, _ = load_field_encoder(ModelCache(model_cache_dir), MINILM, backend, "ingest")
+    # Several batch sizes: the texts are sorted by length into batches, the rows come back in order.
+    for batch_size in (1, 5, 64):
+        vectors = encoder.encode(texts, batch_size=batch_size)
+        assert vectors.shape == reference.shape and vectors.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+        assert (vectors * reference).sum(axis=1).min() >= 0.999, (backend, encoder.describe())
+    single = encoder.encode([texts[3]])[0]
+    assert single @ reference[3] >= 0.999
+
+
+def test_sorted_batches_cover_every_text_once_longest_first():
+    lengths = [3, 9, 1, 9, 4, 7, 2]
+    batches = list(sorted_batches(lengths, 3))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
+    assert [lengths[i] for i in np.concatenate(batches)] == sorted(lengths, reverse=True)
+
+
+def test_gpu_float16_path_runs_on_the_cpu(model_cache_dir, texts, reference):
+    """`flask ingest --device cuda` loads torch in float16; the same code path, on the CPU."""
+    encoder = TorchEncoder(ModelCache(model_cache_dir).verify(MINILM).path, device="cpu", half=True)
+    assert encoder.precision == "float16" and encoder.describe() == "torch/float16"
+    assert next(encoder.model.parameters()).dtype.__str__() == "torch.float16"
+    vectors = encoder.encode(texts, batch_size=8)
+    assert vectors.dtype == np.float32 and vectors.shape == reference.shape
+    assert (vectors * reference).sum(axis=1).min() >= 0.999
+
+
+def test_a_device_other_than_the_cpu_needs_torch(model_cache_dir):
+    with pytest.raises(ModelCacheError, match="needs the torch backend"):
+        load_field_encoder(ModelCache(model_cache_dir), MINILM, "onnx", "ingest", device="cuda")
+
+
+def test_auto_picks_onnx_or_openvino_by_what_the_cpu_multiplies(monkeypatch):
+    monkeypatch.setattr("webapp.encoders.cpu_has_native_bf16", lambda: False)
+    assert (resolve_backend("auto", "query"), resolve_backend("auto", "ingest")) == ("onnx", "openvino")
+    monkeypatch.setattr("webapp.encoders.cpu_has_native_bf16", lambda: True)
+    assert (resolve_backend("auto", "query"), resolve_backend("auto", "ingest")) == ("openvino", "openvino")
+    assert resolve_backend("torch", "query") == "torch"
+
+
+def test_concurrent_queries_are_encoded_together():
+    """While one batch runs, the queries that arrive wait and then go through as one batch."""
+    release = threading.Event()
+    calls: list[list[str]] = []
+
+    def encode_many(batch: list[str]) -> np.ndarray:
+        calls.append(batch)
+        if len(calls) == 1:
+            release.wait(timeout=60)  # the first pass runs until the others have queued
+        return np.array([[float(text.split()[-1])] for text in batch], dtype=np.float32)
+
+    batcher = QueryBatcher(encode_many, max_batch=4)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        first = pool.submit(batcher.encode, "query 0")
+        while not calls:
+            threading.Event().wait(0.01)
+        rest = [pool.submit(batcher.encode, f"query {i}") for i in range(1, 8)]
+        while batcher.pending() < 7:
+            threading.Event().wait(0.01)
+        release.set()
+        results = [first.result(), *(f.result() for f in rest)]
+    # Each caller gets its own text's vector; 8 queries took 3 forward passes (1, 4, 3).
+    assert [float(v[0]) for v in results] == [float(i) for i in range(8)]
+    assert [len(c) for c in calls] == [1, 4, 3]
+    assert (batcher.stats.batches, batcher.stats.texts, batcher.stats.largest) == (3, 8, 4)
+
+
+def test_a_failed_batch_fails_each_of_its_queries_and_the_batcher_goes_on():
+    def encode_many(batch: list[str]) -> np.ndarray:
+        if "bad" in batch:
+            raise RuntimeError("the runtime failed")
+        return np.ones((len(batch), 2), dtype=np.float32)
+
+    batcher = QueryBatcher(encode_many)
+    with pytest.raises(RuntimeError, match="the runtime failed"):
+        batcher.encode("bad")
+    assert batcher.encode("good").tolist() == [1.0, 1.0]
+
+
+def test_a_query_alone_waits_for_no_one_unless_a_window_is_set():
+    batcher = QueryBatcher(lambda batch: np.zeros((len(batch), 1), dtype=np.float32), window_s=0.0)
+    batcher.encode("alone")
+    assert batcher.stats.batches == 1 and batcher.pending() == 0
+
+
+def test_finbert_export_runs_without_torch_and_maps_labels_by_name(tmp_path):
+    cache = ModelCache(tmp_path / "models")
+    cache.import_folder("finbert", build_tiny_finbert(tmp_path / "tiny"), revision="tiny-test")
+    exported = cache.export("finbert")
+    assert exported.manifest["kind"] == "onnx-export:sequence-classification"
+    registry = ModelRegistry(cache, query_backend="torch", ingest_backend="torch")
+    sentiment, name = registry._load_sentiment()  # the export, preferred to the torch model beside it
+    assert name == "finbert" and isinstance(sentiment, ExportedFinBertSentiment)
+    assert sentiment.identity == cache.verify("finbert").identity
+    scores = sentiment.predict(["record profit at the bank", "loss", "meeting"] * 15)
+    np.testing.assert_allclose(scores, np.tile(expected_tiny_scores(), (45, 1)), rtol=1e-5)
+
+
+def test_the_index_records_how_its_vectors_were_made(registry, tmp_path):
+    from webapp.ingest import ingest
+    from webapp.store.embedded import EmbeddedStore
+
+    lines = SAMPLE.read_text().splitlines()[:6]
+    (tmp_path / "few.jsonl").write_text("\n".join(lines) + "\n")
+    store = EmbeddedStore(tmp_path / "index")
+    ingest([tmp_path / "few.jsonl"], registry, store, progress=False)
+    recorded = store.generation().manifest["meta"]
+    backend = registry.ingest_backend
+    assert set(recorded["precision"]) == {"embedding384d", "embedding768d"}
+    assert all(made[0].startswith(f"{backend}/") for made in recorded["precision"].values())
+    assert recorded["models"] == registry.index_meta()["models"]
+
+
+def test_an_index_built_in_parts_by_two_backends_lists_both(tmp_path):
+    from tests.conftest import TEST_META, random_documents
+    from webapp.store import StoreError
+    from webapp.store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "index")
+    documents, vectors = random_documents(4)
+    store.upsert(documents, vectors, {**TEST_META, "precision": {"embedding384d": ["onnx/float32"]}})
+    documents, vectors = random_documents(4, start=4)
+    store.upsert(documents, vectors, {**TEST_META, "precision": {"embedding384d": ["torch/float16"]}})
+    assert store.generation().manifest["meta"]["precision"] == {"embedding384d": ["onnx/float32", "torch/float16"]}
+    # Other models are refused as before.
+    other = {**TEST_META, "models": {**TEST_META["models"], "embedding384d": "other"}}
+    with pytest.raises(StoreError, match="ingest into a new index"):
+        store.upsert(documents, vectors, other)
