@@ -56,7 +56,7 @@ def clustered(rng: np.random.Generator, centres: np.ndarray, labels: np.ndarray)
     dims = centres.shape[1]
     # For noise n ~ N(0, s^2 I): |n| ~ s*sqrt(d); cos(c, c+n) ~ 1/sqrt(1 + s^2 d).
     scale = np.sqrt(1 / NOISE_COSINE**2 - 1) / np.sqrt(dims)
-    rows = centres[labels] + rng.standard_normal((len(labels), dims), dtype=np.float32) * scale
+    rows = centres[labels] + rng.standard_normal((len(labels), dims), dtype=np.float32) * np.float32(scale)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
