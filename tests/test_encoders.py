@@ -206,3 +206,31 @@ def test_an_index_built_in_parts_by_two_backends_lists_both(tmp_path):
     other = {**TEST_META, "models": {**TEST_META["models"], "embedding384d": "other"}}
     with pytest.raises(StoreError, match="ingest into a new index"):
         store.upsert(documents, vectors, other)
+
+
+def test_ingest_on_a_gpu_says_when_there_is_none(make_app, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the refusal cannot be seen here")
+    app = make_app(tmp_path / "index")
+    result = app.test_cli_runner().invoke(args=["ingest", str(SAMPLE), "--device", "cuda"])
+    assert result.exit_code == 1 and "--device cuda: torch sees no CUDA device" in result.output
+    assert not (tmp_path / "index" / "CURRENT").exists()
+
+
+def test_after_a_fork_a_worker_gets_a_runtime_where_the_masters_cannot_serve_it(model_cache_dir, monkeypatch):
+    """gunicorn's master loads the encoders with each worker's share of the cores, then forks."""
+    cache = ModelCache(model_cache_dir)
+    onnx, _ = load_field_encoder(cache, MINILM, "onnx", "query", threads=1)
+    openvino, _ = load_field_encoder(cache, MINILM, "openvino", "query", threads=1)
+    session, request = onnx.session, openvino.request
+    monkeypatch.setattr("webapp.encoders.os.getpid", lambda: -1)  # as in a forked worker
+    onnx.for_worker(1)
+    openvino.for_worker(1)
+    # One ONNX Runtime thread: no thread pool, the master's session serves (its pages shared).
+    assert onnx.session is session
+    # OpenVINO's threads never survive a fork: compiled again in the worker.
+    assert openvino.request is not request
+    onnx.for_worker(2)  # more threads than the master's session has: a session of its own
+    assert onnx.session is not session and onnx.encode(["rates"]).shape == (1, 384)

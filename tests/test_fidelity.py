@@ -87,3 +87,24 @@ def test_the_guard_refuses_vectors_that_moved(sample):
     results = fidelity.compare(sample, reference, damaged)
     assert all(any("min cosine" in failure for failure in r.failures) for r in results)
     assert all(0.98 < r.min_cosine_documents < 0.999 for r in results)
+
+
+def test_evaluate_fidelity_checks_the_configured_backends(make_app, tmp_path):
+    """`python -m tools evaluate --fidelity` on a slice of the sample: both configured backends
+    (here: onnx for queries and openvino for ingest, or openvino for both) against torch float32."""
+    from tools.evaluate import evaluate_command
+
+    corpus, judged = tmp_path / "corpus.jsonl", tmp_path / "judged.jsonl"
+    corpus.write_text("\n".join(SAMPLE.read_text().splitlines()[:40]) + "\n")
+    judged.write_text("\n".join(JUDGEMENTS.read_text().splitlines()[:6]) + "\n")
+    app = make_app(tmp_path / "unused-index", QUERY_BACKEND="onnx", INGEST_BACKEND="openvino")
+    result = app.test_cli_runner().invoke(
+        evaluate_command, ["--fidelity", "--corpus", str(corpus), "--judgements", str(judged)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "fidelity of onnx, openvino against torch float32: 40 documents, 6 judged queries" in result.output
+    for backend in ("onnx", "openvino"):
+        for field in FIELD_DIMS:
+            assert any(
+                line.startswith(backend) and field in line and "pass" in line for line in result.output.splitlines()
+            )

@@ -111,7 +111,7 @@ def start_server(settings: dict[str, str], port: int, workers: int, log: Path, t
         try:
             if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
                 return Server(url, process, time.perf_counter() - started, log)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # workers still starting
             pass
         if process.poll() is not None or time.perf_counter() - started > timeout:
             process.kill()

@@ -59,7 +59,9 @@ class LoadState:
     load_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def load_field_encoder(cache: ModelCache, model_name: str, backend: str, purpose: str, device: str = "cpu"):
+def load_field_encoder(
+    cache: ModelCache, model_name: str, backend: str, purpose: str, device: str = "cpu", threads: int | None = None
+):
     """(encoder, identity) of a sentence-transformer from the cache, verified before it loads:
     the model folder for torch, its export for the other backends."""
     if backend not in BACKENDS:
@@ -72,7 +74,7 @@ def load_field_encoder(cache: ModelCache, model_name: str, backend: str, purpose
         )
     cached = cache.verify(entry)
     try:
-        encoder = load_encoder(cached.path, backend, purpose, device=device)
+        encoder = load_encoder(cached.path, backend, purpose, device=device, threads=threads)
     except ValueError as exc:
         raise ModelCacheError(str(exc)) from None
     return encoder, cached.identity
@@ -91,11 +93,14 @@ class ModelRegistry:
         ingest_backend: str = "auto",
         query_batch_max: int = 32,
         query_batch_window_ms: float = 0.0,
+        query_threads: int | None = None,
     ):
         self.cache = cache
         self.batch_size = batch_size
         self.query_backend = resolve_backend(query_backend, "query")
         self.ingest_backend = resolve_backend(ingest_backend, "ingest")
+        # Cores a query's forward pass uses: each gunicorn worker's share (webapp/gunicorn_conf.py).
+        self.query_threads = query_threads or os.cpu_count() or 1
         self.state = LoadState()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -147,7 +152,9 @@ class ModelRegistry:
     def _load(self) -> None:
         for field_name, model_name in ENCODED_FIELDS.items():
             started = time.perf_counter()
-            encoder, identity = load_field_encoder(self.cache, model_name, self.query_backend, "query")
+            encoder, identity = load_field_encoder(
+                self.cache, model_name, self.query_backend, "query", threads=self.query_threads
+            )
             if encoder.dims != FIELD_DIMS[field_name]:
                 raise ModelCacheError(f"{model_name} gives {encoder.dims}-d vectors")
             self.encoders[field_name] = encoder
@@ -169,7 +176,7 @@ class ModelRegistry:
         """FinBERT when cached (its export on ONNX Runtime when cached, else torch), else the lexicon."""
         if self.cache.has(export_name("finbert")):
             cached = self.cache.verify(export_name("finbert"))
-            runner = OnnxRuntimeEncoder(cached.path, threads=os.cpu_count() or 1)
+            runner = OnnxRuntimeEncoder(cached.path, threads=self.query_threads)
             config = json.loads((cached.path / "config.json").read_text())
             logits = functools.partial(runner.outputs, batch_size=32)
             self._sentiment_runner = runner
@@ -188,30 +195,23 @@ class ModelRegistry:
             self._sentiment_runner.for_worker(threads)
 
     def ingest_encoders(self, device: str = "cpu") -> dict[str, Encoder]:
-        """The encoders ingest uses: the ingest backend's (torch on a GPU device), loaded on
-        first use; the query encoders themselves when they are the same."""
+        """The encoders ingest uses: the ingest backend's (torch on a GPU device) with every
+        core, loaded on first use (a serving process never loads them)."""
         backend = "torch" if device != "cpu" else self.ingest_backend
         key = (backend, device)
         with self._lock:
             if key not in self._ingest_encoders:
-                # An exported graph runs batches as it runs queries; torch does not (bfloat16 autocast).
-                if backend == self.query_backend != "torch" and device == "cpu" and self.encoders:
-                    self._ingest_encoders[key] = self.encoders
-                else:
-                    encoders = {}
-                    for field_name, model_name in ENCODED_FIELDS.items():
-                        encoder, identity = load_field_encoder(self.cache, model_name, backend, "ingest", device)
-                        if identity != self.identities[field_name]:
-                            raise ModelCacheError(
-                                f"{model_name}: the {backend} ingest model is {identity}, the query model "
-                                f"{self.identities[field_name]}"
-                            )
-                        encoders[field_name] = encoder
-                    self._ingest_encoders[key] = encoders
-                log.info(
-                    "ingest encoders: %s",
-                    ", ".join(f"{f} {e.describe()}" for f, e in self._ingest_encoders[key].items()),
-                )
+                encoders = {}
+                for field_name, model_name in ENCODED_FIELDS.items():
+                    encoder, identity = load_field_encoder(self.cache, model_name, backend, "ingest", device)
+                    if identity != self.identities[field_name]:
+                        raise ModelCacheError(
+                            f"{model_name}: the {backend} ingest model is {identity}, the query model "
+                            f"{self.identities[field_name]}"
+                        )
+                    encoders[field_name] = encoder
+                self._ingest_encoders[key] = encoders
+                log.info("ingest encoders: %s", ", ".join(f"{f} {e.describe()}" for f, e in encoders.items()))
             return self._ingest_encoders[key]
 
     def loaded_models(self) -> list[str]:

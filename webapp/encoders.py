@@ -25,9 +25,10 @@ Texts are tokenised once, sorted by length and cut into batches, so a batch pads
 longest text instead of the longest of all; vectors come back in the order of the texts.
 
 ONNX Runtime's and OpenVINO's thread pools do not survive a fork: gunicorn's master loads the
-encoders (so a broken model fails the start, not the first request), and each worker calls
-:meth:`Encoder.for_worker` after the fork, which gives it its own runtime with its share of the
-cores.
+query encoders with each worker's share of the cores (so a broken model fails the start, not the
+first request), and each worker calls :meth:`Encoder.for_worker` after the fork, which gives it
+a runtime of its own where the master's cannot serve it (OpenVINO always; ONNX Runtime when it
+runs more than one thread).
 """
 
 from __future__ import annotations
@@ -195,16 +196,25 @@ class GraphEncoder(Encoder):
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return self.outputs(texts, batch_size)
 
+    # Whether a runtime loaded with one thread works in a forked child (it has no thread pool).
+    single_thread_survives_fork = False
+
     def for_worker(self, threads: int) -> None:
-        if os.getpid() != self._pid or threads != self._threads:
+        forked = os.getpid() != self._pid
+        survives = self.single_thread_survives_fork and self._threads == 1
+        if threads != self._threads or (forked and not survives):
             with self._lock:
                 self._load(threads)
-                self._pid, self._threads = os.getpid(), threads
+                self._threads = threads
+        self._pid = os.getpid()
 
 
 class OnnxRuntimeEncoder(GraphEncoder):
     backend = "onnx"
     precision = "float32"
+    # With one intra-op thread ONNX Runtime runs on the caller's thread: a session the master
+    # made serves the workers it forks, its weights' pages shared between them.
+    single_thread_survives_fork = True
 
     def _load(self, threads: int) -> None:
         import onnxruntime

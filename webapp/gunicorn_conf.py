@@ -6,7 +6,6 @@ as designed. The command line and GUNICORN_CMD_ARGS still override any of it.
 """
 
 import gc
-import multiprocessing
 
 from webapp.settings import configure_process, load_settings
 
@@ -36,11 +35,12 @@ def when_ready(server):
 
 def post_fork(server, worker):
     from webapp import SEARCH_SERVICE
+    from webapp.service import worker_threads
     from webapp.wsgi import app
 
     # Split the cores between the workers instead of every worker using all of them; the
     # encoders whose runtimes do not survive a fork get one of their own (webapp/encoders.py).
-    app.extensions[SEARCH_SERVICE].registry.for_worker(max(1, multiprocessing.cpu_count() // server.cfg.workers))
+    app.extensions[SEARCH_SERVICE].registry.for_worker(worker_threads(server.cfg.workers))
 
 
 def child_exit(server, worker):

@@ -4,6 +4,7 @@ the health of both."""
 from __future__ import annotations
 
 import functools
+import os
 import time
 from dataclasses import dataclass
 
@@ -38,11 +39,17 @@ def process_registry(settings: Settings) -> ModelRegistry:
         settings.ingest_backend,
         settings.query_batch_max,
         settings.query_batch_window_ms,
+        worker_threads(settings.workers),
     )
 
 
+def worker_threads(workers: int) -> int:
+    """Each gunicorn worker's share of the cores: what one forward pass uses."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 @functools.cache
-def _registry(cache_dir: str, query_cache_size: int, query_backend, ingest_backend, batch_max, window_ms):
+def _registry(cache_dir: str, query_cache_size: int, query_backend, ingest_backend, batch_max, window_ms, threads):
     return ModelRegistry(
         ModelCache(cache_dir),
         query_cache_size=query_cache_size,
@@ -50,6 +57,7 @@ def _registry(cache_dir: str, query_cache_size: int, query_backend, ingest_backe
         ingest_backend=ingest_backend,
         query_batch_max=batch_max,
         query_batch_window_ms=window_ms,
+        query_threads=threads,
     )
 
 
