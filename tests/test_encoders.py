@@ -234,3 +234,24 @@ def test_after_a_fork_a_worker_gets_a_runtime_where_the_masters_cannot_serve_it(
     assert openvino.request is not request
     onnx.for_worker(2)  # more threads than the master's session has: a session of its own
     assert onnx.session is not session and onnx.encode(["rates"]).shape == (1, 384)
+
+
+def test_cli_export_then_verify_what_the_backends_load(tmp_path, model_cache_dir):
+    from webapp import create_app
+
+    cache_dir = tmp_path / "models"
+    cache_dir.mkdir()
+    (cache_dir / MINILM).symlink_to(model_cache_dir / MINILM)
+    app = create_app({"MODEL_CACHE_DIR": str(cache_dir), "QUERY_BACKEND": "onnx", "INGEST_BACKEND": "onnx"})
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["models", "export", MINILM])
+    assert result.exit_code == 0, result.output
+    assert f"{MINILM}.onnx: ok (torch==" in result.output and "opset 17" in result.output
+    # A second export of the same weights only verifies the cached one.
+    installed = ModelCache(cache_dir).manifest(export_name(MINILM))["installed_at"]
+    assert runner.invoke(args=["models", "export", MINILM]).exit_code == 0
+    assert ModelCache(cache_dir).manifest(export_name(MINILM))["installed_at"] == installed
+    # The onnx backend needs the exports: the 768-d model's is missing here.
+    result = runner.invoke(args=["models", "verify"])
+    assert result.exit_code == 1
+    assert f"{MINILM}.onnx: ok" in result.output and "all-mpnet-base-v2.onnx: FAILED" in result.output
