@@ -255,3 +255,21 @@ def test_cli_export_then_verify_what_the_backends_load(tmp_path, model_cache_dir
     result = runner.invoke(args=["models", "verify"])
     assert result.exit_code == 1
     assert f"{MINILM}.onnx: ok" in result.output and "all-mpnet-base-v2.onnx: FAILED" in result.output
+
+
+def test_a_forked_worker_is_not_ready_until_its_runtimes_are(model_cache_dir, monkeypatch):
+    """Recompiling in a worker can outlast gunicorn's worker timeout: it runs beside the worker's
+    main loop, and searches answer 503 (not ready) meanwhile."""
+    from webapp.encoders import OpenVinoEncoder
+
+    registry = ModelRegistry(ModelCache(model_cache_dir), query_backend="openvino", query_threads=1)
+    registry.wait_until_loaded()
+    gate = threading.Event()
+    recompile = OpenVinoEncoder.for_worker
+    monkeypatch.setattr(OpenVinoEncoder, "for_worker", lambda self, threads: (gate.wait(60), recompile(self, threads)))
+    monkeypatch.setattr("webapp.encoders.os.getpid", lambda: -1)  # as in a forked worker
+    registry.for_worker(1)
+    assert not registry.ready
+    gate.set()
+    assert registry._worker_runtime.wait(300) and registry.ready
+    assert registry.encode_query("embedding384d", "rates").shape == (384,)

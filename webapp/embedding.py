@@ -116,6 +116,9 @@ class ModelRegistry:
         }
         self.sentiment: LexiconSentiment | FinBertSentiment | ExportedFinBertSentiment | None = None
         self._sentiment_runner: OnnxRuntimeEncoder | None = None  # FinBERT's export, when it runs
+        # Cleared while a forked worker prepares its runtimes (for_worker); set otherwise.
+        self._worker_runtime = threading.Event()
+        self._worker_runtime.set()
         self.identities: dict[str, str] = {}
         self.encode_query = functools.lru_cache(maxsize=query_cache_size)(self._encode_query)
 
@@ -138,7 +141,7 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        return self.state.finished.is_set() and self.state.error is None
+        return self.state.finished.is_set() and self._worker_runtime.is_set() and self.state.error is None
 
     def _load_guarded(self) -> None:
         try:
@@ -188,11 +191,26 @@ class ModelRegistry:
 
     def for_worker(self, threads: int) -> None:
         """In a forked gunicorn worker: every runtime gets `threads` cores, and one of its own
-        where a runtime's threads did not survive the fork."""
-        for encoder in self.encoders.values():
-            encoder.for_worker(threads)
-        if self._sentiment_runner is not None:
-            self._sentiment_runner.for_worker(threads)
+        where a runtime's threads did not survive the fork. That can take a while (OpenVINO
+        compiles mpnet again), longer than gunicorn lets a worker go silent: it runs in a thread
+        of its own, and the worker is not ready (readiness 503, searches 503) until it is done."""
+        self._worker_runtime.clear()
+        started = time.perf_counter()
+
+        def prepare() -> None:
+            try:
+                for encoder in self.encoders.values():
+                    encoder.for_worker(threads)
+                if self._sentiment_runner is not None:
+                    self._sentiment_runner.for_worker(threads)
+                log.info("worker runtimes ready in %.2f s (%d threads)", time.perf_counter() - started, threads)
+            except Exception as exc:  # reported by /health, as a failed load is
+                self.state.error = f"{type(exc).__name__}: {exc}"
+                log.error("worker runtimes failed: %s", self.state.error)
+            finally:
+                self._worker_runtime.set()
+
+        threading.Thread(target=prepare, name="worker-runtime", daemon=True).start()
 
     def ingest_encoders(self, device: str = "cpu") -> dict[str, Encoder]:
         """The encoders ingest uses: the ingest backend's (torch on a GPU device) with every
@@ -237,6 +255,7 @@ class ModelRegistry:
 
     # -- encoding -----------------------------------------------------------------------
     def _encode_batch(self, field_name: str, texts: list[str]) -> np.ndarray:
+        self._worker_runtime.wait()
         return self.encoders[field_name].encode(texts, batch_size=self.batch_size)
 
     def encode_documents(
