@@ -40,6 +40,8 @@ def test_store_benchmark_end_to_end_on_a_small_index(make_app, tmp_path):
             figures = results["fields"][field][case]
             assert 0 <= figures["recall@10"] <= 1 and figures["exact_p50_ms"] > 0 and figures["ivf_p50_ms"] > 0
         assert set(results["fields"][field]["scan_ms_float32_vs_float16"]) == {"float32", "float16"}
+        probe = results["fields"][field]["nprobe"]
+        assert len(probe["sweep"]) == 2 and probe["shipped"] < probe["nlist"]
     assert "| embedding1155d | doc type |" in result.output
     assert (result.exit_code == 1) == bool(verdicts(results))
     # A second run reuses the index: nothing is written again.
