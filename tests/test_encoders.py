@@ -219,21 +219,25 @@ def test_ingest_on_a_gpu_says_when_there_is_none(make_app, tmp_path):
     assert not (tmp_path / "index" / "CURRENT").exists()
 
 
-def test_after_a_fork_a_worker_gets_a_runtime_where_the_masters_cannot_serve_it(model_cache_dir, monkeypatch):
+def test_before_a_fork_runtimes_with_threads_are_let_go_and_workers_load_their_own(model_cache_dir):
     """gunicorn's master loads the encoders with each worker's share of the cores, then forks."""
     cache = ModelCache(model_cache_dir)
-    onnx, _ = load_field_encoder(cache, MINILM, "onnx", "query", threads=1)
+    single, _ = load_field_encoder(cache, MINILM, "onnx", "query", threads=1)
+    pooled, _ = load_field_encoder(cache, MINILM, "onnx", "query", threads=2)
     openvino, _ = load_field_encoder(cache, MINILM, "openvino", "query", threads=1)
-    session, request = onnx.session, openvino.request
-    monkeypatch.setattr("webapp.encoders.os.getpid", lambda: -1)  # as in a forked worker
-    onnx.for_worker(1)
-    openvino.for_worker(1)
-    # One ONNX Runtime thread: no thread pool, the master's session serves (its pages shared).
-    assert onnx.session is session
-    # OpenVINO's threads never survive a fork: compiled again in the worker.
-    assert openvino.request is not request
-    onnx.for_worker(2)  # more threads than the master's session has: a session of its own
-    assert onnx.session is not session and onnx.encode(["rates"]).shape == (1, 384)
+    session = single.session
+    for encoder in (single, pooled, openvino):
+        encoder.before_fork()
+    # One ONNX Runtime thread: no pool, the master's session serves the workers (pages shared).
+    assert single.session is session
+    # A pool, or OpenVINO's threads: let go in the master, loaded again in each worker.
+    assert pooled.session is None and openvino.request is None
+    for encoder in (single, pooled, openvino):
+        encoder.for_worker(1)
+    assert single.session is session and pooled.session is not None and openvino.request is not None
+    # A runtime let go and then used in the same process loads again on its own.
+    openvino.before_fork()
+    assert openvino.encode(["rates"]).shape == (1, 384)
 
 
 def test_cli_export_then_verify_what_the_backends_load(tmp_path, model_cache_dir):
@@ -267,7 +271,7 @@ def test_a_forked_worker_is_not_ready_until_its_runtimes_are(model_cache_dir, mo
     gate = threading.Event()
     recompile = OpenVinoEncoder.for_worker
     monkeypatch.setattr(OpenVinoEncoder, "for_worker", lambda self, threads: (gate.wait(60), recompile(self, threads)))
-    monkeypatch.setattr("webapp.encoders.os.getpid", lambda: -1)  # as in a forked worker
+    registry.before_fork()
     registry.for_worker(1)
     assert not registry.ready
     gate.set()

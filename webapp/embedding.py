@@ -189,6 +189,15 @@ class ModelRegistry:
             return FinBertSentiment(cached.path, identity=cached.identity), "finbert"
         return LexiconSentiment(), "loughran-mcdonald"
 
+    def before_fork(self) -> None:
+        """In gunicorn's master, before each fork: runtimes with threads are let go
+        (webapp.encoders); the master serves no request."""
+        self.wait_until_loaded()
+        for encoder in self.encoders.values():
+            encoder.before_fork()
+        if self._sentiment_runner is not None:
+            self._sentiment_runner.before_fork()
+
     def for_worker(self, threads: int) -> None:
         """In a forked gunicorn worker: every runtime gets `threads` cores, and one of its own
         where a runtime's threads did not survive the fork. That can take a while (OpenVINO

@@ -24,11 +24,13 @@ models ships no torch.
 Texts are tokenised once, sorted by length and cut into batches, so a batch pads to its own
 longest text instead of the longest of all; vectors come back in the order of the texts.
 
-ONNX Runtime's and OpenVINO's thread pools do not survive a fork: gunicorn's master loads the
+ONNX Runtime's and OpenVINO's thread pools do not survive a fork, and a child that destroys a
+runtime it inherited waits forever for threads it does not have. gunicorn's master loads the
 query encoders with each worker's share of the cores (so a broken model fails the start, not the
-first request), and each worker calls :meth:`Encoder.for_worker` after the fork, which gives it
-a runtime of its own where the master's cannot serve it (OpenVINO always; ONNX Runtime when it
-runs more than one thread).
+first request) and, before each fork, lets go of the runtimes that own threads
+(:meth:`Encoder.before_fork`: OpenVINO's always, ONNX Runtime's when it runs more than one
+thread); each worker then loads its own (:meth:`Encoder.for_worker`). An ONNX Runtime session
+with one thread has no pool: the workers share the master's, and its weights' pages.
 """
 
 from __future__ import annotations
@@ -88,8 +90,11 @@ class Encoder:
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         raise NotImplementedError
 
+    def before_fork(self) -> None:
+        """Called in gunicorn's master before each fork (webapp/gunicorn_conf.py)."""
+
     def for_worker(self, threads: int) -> None:
-        """Called in each forked worker: take `threads` cores, make runtimes fork left broken."""
+        """Called in each forked worker: take `threads` cores, load what before_fork let go."""
 
     def describe(self) -> str:
         """What an index records of how its vectors were made."""
@@ -165,19 +170,24 @@ class TokenizedGraph:
 
 
 class GraphEncoder(Encoder):
-    """An exported graph run by a CPU runtime; subclasses say how a batch is run."""
+    """An exported graph run by a CPU runtime; subclasses say how it loads, unloads and runs."""
+
+    # Whether a runtime loaded with one thread works in a forked child (it has no thread pool).
+    single_thread_survives_fork = False
 
     def __init__(self, folder: Path, threads: int):
         self.folder = folder
         self.graph = TokenizedGraph(folder)
-        self.dims = 0
-        self._pid = os.getpid()
         self._threads = threads
         self._lock = threading.Lock()
         self._load(threads)
+        self._loaded = True
         self.dims = int(self.run(next(self.graph.batches(["dimension probe"], 1))[1]).shape[1])
 
     def _load(self, threads: int) -> None:
+        raise NotImplementedError
+
+    def _unload(self) -> None:
         raise NotImplementedError
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -187,6 +197,9 @@ class GraphEncoder(Encoder):
         out: np.ndarray | None = None
         for positions, feeds in self.graph.batches(texts, batch_size):
             with self._lock:
+                if not self._loaded:  # released before a fork, used again in this process
+                    self._load(self._threads)
+                    self._loaded = True
                 result = self.run(feeds)
             if out is None:
                 out = np.empty((len(texts), result.shape[1]), dtype=np.float32)
@@ -196,17 +209,19 @@ class GraphEncoder(Encoder):
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         return self.outputs(texts, batch_size)
 
-    # Whether a runtime loaded with one thread works in a forked child (it has no thread pool).
-    single_thread_survives_fork = False
+    def before_fork(self) -> None:
+        """In the parent, before it forks: let go of a runtime whose threads a child would
+        inherit as dead (destroying it in the child would wait for them forever)."""
+        with self._lock:
+            if self._loaded and not (self.single_thread_survives_fork and self._threads == 1):
+                self._unload()
+                self._loaded = False
 
     def for_worker(self, threads: int) -> None:
-        forked = os.getpid() != self._pid
-        survives = self.single_thread_survives_fork and self._threads == 1
-        if threads != self._threads or (forked and not survives):
-            with self._lock:
+        with self._lock:
+            if not self._loaded or threads != self._threads:
                 self._load(threads)
-                self._threads = threads
-        self._pid = os.getpid()
+                self._loaded, self._threads = True, threads
 
 
 class OnnxRuntimeEncoder(GraphEncoder):
@@ -227,6 +242,9 @@ class OnnxRuntimeEncoder(GraphEncoder):
         self.session = onnxruntime.InferenceSession(
             str(self.folder / EXPORT_GRAPH), options, providers=["CPUExecutionProvider"]
         )
+
+    def _unload(self) -> None:
+        self.session = None
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run([self.graph.config["output"]], feeds)[0]
@@ -250,6 +268,9 @@ class OpenVinoEncoder(GraphEncoder):
         hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # "f32", "bf16", "f16"
         self.precision = OPENVINO_PRECISIONS.get(hint, hint)
         self.request = compiled.create_infer_request()
+
+    def _unload(self) -> None:
+        self.request = None
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.request.infer(feeds)[0].astype(np.float32, copy=True)

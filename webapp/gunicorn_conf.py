@@ -33,6 +33,14 @@ def when_ready(server):
     gc.freeze()
 
 
+def pre_fork(server, worker):
+    from webapp import SEARCH_SERVICE
+    from webapp.wsgi import app
+
+    # Runtimes that own threads are let go before forking: a worker would inherit them dead.
+    app.extensions[SEARCH_SERVICE].registry.before_fork()
+
+
 def post_fork(server, worker):
     from webapp import SEARCH_SERVICE
     from webapp.service import worker_threads
