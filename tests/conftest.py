@@ -23,7 +23,9 @@ from tools.benchmark import free_port, start_server
 from webapp import SEARCH_SERVICE, create_app
 from webapp.fields import EMBEDDING_MODELS, FIELD_DIMS
 from webapp.ingest import ingest
+from webapp.modelcache import ModelCache, export_name
 from webapp.service import process_registry
+from webapp.settings import load_settings
 from webapp.store.embedded import EmbeddedStore
 
 # Nothing in the tests may reach the model hub: a lookup fails at once instead of retrying.
@@ -41,12 +43,39 @@ def model_cache_dir() -> Path:
     missing = [name for name in EMBEDDING_MODELS if not (MODEL_CACHE / name / "manifest.json").is_file()]
     if missing:
         pytest.fail(f"the model cache {MODEL_CACHE} lacks {missing}: run `make models`")
-    return MODEL_CACHE
+    return exported_model_cache(MODEL_CACHE)
+
+
+def exported_model_cache(source: Path) -> Path:
+    """SOURCE when it holds the models' ONNX exports (`make models` makes them); otherwise a
+    cache of the tests' own in instance/test-cache: SOURCE's models linked, their exports made
+    once (minutes) and kept under a key of the export code and the models' manifests. The
+    SOURCE cache is never written (it may be shared)."""
+    if all(ModelCache(source).has(export_name(name)) for name in EMBEDDING_MODELS):
+        return source
+    digest = hashlib.sha256((ROOT / "webapp" / "modelcache.py").read_bytes())
+    for name in EMBEDDING_MODELS:
+        digest.update((source / name / "manifest.json").read_bytes())
+    cached = SAMPLE_INDEX_CACHE / f"models-{digest.hexdigest()[:16]}"
+    if not cached.is_dir():
+        SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".exporting-", dir=SAMPLE_INDEX_CACHE))
+        try:
+            for name in EMBEDDING_MODELS:
+                (staging / name).symlink_to((source / name).resolve())
+                ModelCache(staging).export(name)
+            for stale in SAMPLE_INDEX_CACHE.glob("models-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            staging.chmod(0o755)
+            staging.rename(cached)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return cached
 
 
 @pytest.fixture(scope="session")
 def registry(model_cache_dir):
-    registry = process_registry(str(model_cache_dir), 4096)
+    registry = process_registry(load_settings({"MODEL_CACHE_DIR": str(model_cache_dir)}))
     registry.wait_until_loaded()
     return registry
 
@@ -58,6 +87,7 @@ INDEX_INPUTS = (
     "webapp/fields.py",
     "webapp/schemas.py",
     "webapp/embedding.py",
+    "webapp/encoders.py",
     "webapp/sentiment.py",
     "webapp/modelcache.py",
     "webapp/ingest.py",
@@ -68,8 +98,8 @@ SAMPLE_INDEX_CACHE = ROOT / "instance" / "test-cache"
 
 def sample_index_key(registry) -> str:
     """Changes whenever the sample index would come out differently: its inputs' bytes, the
-    models' identities and the precision this CPU runs them at."""
-    digest = hashlib.sha256(json.dumps([registry.index_meta(), registry.precision]).encode())
+    models' identities and how this CPU runs them at ingest (backend, precision)."""
+    digest = hashlib.sha256(json.dumps(registry.ingest_meta()).encode())
     for name in INDEX_INPUTS:
         path = ROOT / name
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:

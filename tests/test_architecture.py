@@ -27,12 +27,14 @@ ALLOWED = {
     "webapp.store": {"webapp.fields", "webapp.settings", "webapp.store.embedded", "webapp.store.elasticsearch"},
     "webapp.store.embedded": {"webapp.fields", "webapp.store"},
     "webapp.store.elasticsearch": {"webapp.fields", "webapp.settings", "webapp.store"},
-    "webapp.embedding": {"webapp.fields", "webapp.modelcache", "webapp.sentiment"},
+    "webapp.encoders": {"webapp.modelcache"},
+    "webapp.embedding": {"webapp.encoders", "webapp.fields", "webapp.modelcache", "webapp.sentiment"},
     # The earlier system's shapes and their mapping: ingest's concern, below it.
     "webapp.earlier": {"webapp.fields", "webapp.schemas"},
     "webapp.ingest": {"webapp.earlier", "webapp.embedding", "webapp.fields", "webapp.schemas", "webapp.store"},
     "webapp.service": {
         "webapp.embedding",
+        "webapp.settings",
         "webapp.fields",
         "webapp.modelcache",
         "webapp.schemas",

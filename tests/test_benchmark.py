@@ -22,21 +22,29 @@ def test_benchmark_command_end_to_end_on_a_tiny_corpus(make_app, tmp_path):
     result = app.test_cli_runner().invoke(
         benchmark_command,
         args=["--documents", "150", "--single-requests", "5", "--clients", "3",
-              "--duration", "2", "--workers", "1", "--folder", str(folder)],
+              "--duration", "2", "--workers", "1", "--ingest-sample", "16", "--folder", str(folder)],
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output  # 1: a latency target missed on a busy machine
-    assert "| embedding1155d |" in result.output and "previous mean ms" in result.output
+    assert "| embedding1155d | new |" in result.output and "| embedding1155d | torch |" in result.output
+    assert "previous system mean ms" in result.output
     results = json.loads(next(folder.glob("results-*.json")).read_text())
-    assert results["documents"] == 150
-    for field in ("embedding384d", "embedding768d", "embedding1155d"):
-        assert results[field]["single"]["requests"] == 5 and results[field]["single"]["errors"] == 0
-        assert results[field]["concurrent"]["requests"] > 0 and results[field]["concurrent"]["errors"] == 0
-        assert results[field]["first_request_ok"]
+    # Both paths measured in the same run, on the same index, and every backend's ingest rate.
+    assert results["torch"]["settings"]["FINNEWS_QUERY_BACKEND"] == "torch"
+    assert "FINNEWS_QUERY_BACKEND" not in results["new"]["settings"]
+    assert set(results["ingest"]) == {"torch", "onnx", "openvino"}
+    assert all(rate["docs_per_s"] > 0 for rate in results["ingest"].values())
+    for path in ("torch", "new"):
+        assert results[path]["documents"] == 150
+        for field in ("embedding384d", "embedding768d", "embedding1155d"):
+            figures = results[path][field]
+            assert figures["single"]["requests"] == 5 and figures["single"]["errors"] == 0
+            assert figures["concurrent"]["requests"] > 0 and figures["concurrent"]["errors"] == 0
+            assert figures["first_request_ok"] and 0 <= figures["ndcg@10"] <= 1
     assert (result.exit_code == 1) == bool(verdicts(results))
     # A second run reuses the corpus and its index: nothing is embedded again.
     again = app.test_cli_runner().invoke(
         benchmark_command,
         args=["--documents", "150", "--single-requests", "2", "--clients", "2",
-              "--duration", "1", "--workers", "1", "--folder", str(folder)],
+              "--duration", "1", "--workers", "1", "--ingest-sample", "0", "--folder", str(folder)],
     )  # fmt: skip
     assert "ingested" not in again.output

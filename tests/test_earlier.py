@@ -502,9 +502,7 @@ def test_import_reuses_the_vectors_it_verified_and_recomputes_the_rest(make_app,
     again = import_earlier(app, node)
     assert again.exit_code == 0, again.output
     assert f"read {documents} documents: 0 added, 0 updated, {documents} unchanged, 0 rejected" in again.output
-    assert generation_name(tmp_path / "index") == generation, (
-        "a re-run with nothing new commits nothing"
-    )
+    assert generation_name(tmp_path / "index") == generation, "a re-run with nothing new commits nothing"
 
 
 def generation_name(index_path) -> str:

@@ -99,14 +99,16 @@ def test_service_refuses_to_start_on_a_corrupt_cache(tmp_path, small_cache):
     from webapp.embedding import ModelRegistry
 
     _flip_a_byte(small_cache.path("all-MiniLM-L6-v2") / "model.safetensors")
-    registry = ModelRegistry(small_cache)
+    registry = ModelRegistry(small_cache, query_backend="torch")
     with pytest.raises(ModelCacheError, match="corrupt or partial"):
         registry.wait_until_loaded(timeout=60)
     assert not registry.ready and "corrupt" in registry.state.error
 
 
 def test_cli_fetch_list_and_verify(tmp_path):
-    app = create_app({"MODEL_CACHE_DIR": str(tmp_path / "models"), "STORE_PATH": str(tmp_path / "index")})
+    settings = {"MODEL_CACHE_DIR": str(tmp_path / "models"), "STORE_PATH": str(tmp_path / "index")}
+    # The torch backend loads the models themselves (the others their exports: tests/test_encoders.py).
+    app = create_app({**settings, "QUERY_BACKEND": "torch", "INGEST_BACKEND": "torch"})
     runner = app.test_cli_runner()
     result = runner.invoke(args=["models", "fetch", "all-MiniLM-L6-v2"])
     assert result.exit_code == 0, result.output

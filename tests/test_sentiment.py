@@ -102,10 +102,10 @@ def test_finbert_refuses_a_classifier_without_the_three_labels(tmp_path):
 
 @pytest.fixture
 def cache_with_finbert(tmp_path, model_cache_dir):
-    """A model cache holding the real embedding models (linked) and the tiny FinBERT."""
+    """A model cache holding the real embedding models and their exports (linked) and the tiny FinBERT."""
     cache = ModelCache(tmp_path / "models")
     cache.root.mkdir()
-    for name in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
+    for name in ModelCache(model_cache_dir).cached_names():
         (cache.root / name).symlink_to(model_cache_dir / name)
     cache.import_folder("finbert", build_tiny_finbert(tmp_path / "tiny"), revision="tiny-test")
     return cache

@@ -209,15 +209,18 @@ def test_ivf_recall_at_10_is_at_least_095_against_exact():
     queries = vectors[rng.choice(40_000, 200, replace=False)] + 0.3 * rng.standard_normal((200, 384)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     ivf = IvfIndex.build(vectors)
-    recalls, scanned = [], []
+    recalls = []
     for query in queries:
         exact = set(brute_force(vectors, query, 10))
-        candidates = ivf.candidates(query)
-        approx = candidates[np.argsort(-(vectors[candidates] @ query))[:10]]
-        recalls.append(len(exact.intersection(approx.tolist())) / 10)
-        scanned.append(len(candidates) / len(vectors))
+        rows, cosines = ivf.search(query, 10, None)
+        np.testing.assert_allclose(cosines, vectors[rows] @ query, atol=1e-5)  # exact scores of its rows
+        recalls.append(len(exact.intersection(rows.tolist())) / 10)
     assert np.mean(recalls) >= 0.95, np.mean(recalls)
-    assert np.mean(scanned) < 0.35, "the IVF index scans too much of the corpus to be worth it"
+    assert ivf.nprobe / ivf.index.nlist < 0.35, "the IVF index scans too much of the corpus to be worth it"
+    # A filter applies inside the search: only allowed rows come back, still k of them.
+    allowed = np.arange(len(vectors)) % 3 == 0
+    rows, _ = ivf.search(queries[0], 10, allowed)
+    assert len(rows) == 10 and allowed[rows].all()
 
 
 def test_store_builds_and_uses_ivf_above_the_threshold_with_exact_fallback(tmp_path):

@@ -5,6 +5,8 @@ the base image by digest. Read from the files the build uses."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from tests.conftest import ROOT
 
@@ -51,6 +53,30 @@ def test_the_lock_pins_every_package_with_hashes_and_agrees_with_requirements_tx
             assert versions.get(name.replace("_", "-"), versions.get(name, "")).split("+")[0] == version, name
     assert versions["torch"] == "2.13.0+cpu"  # the CPU build: no CUDA packages come with it
     assert not [name for name in versions if name.startswith("nvidia-")]
+
+
+def test_the_torch_less_image_installs_the_lock_less_torch_and_what_only_torch_stack_required():
+    stack = re.search(r'^ARG TORCH_STACK="([^"]+)"$', DOCKERFILE, re.M).group(1).split()
+    assert "python3 /build/lock_without.py /build/requirements.lock $TORCH_STACK" in DOCKERFILE
+    exported = subprocess.run(
+        [sys.executable, ROOT / "docker" / "lock_without.py", ROOT / "requirements.lock", *stack],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    kept, locked = requirements_with_hashes(exported), requirements_with_hashes(LOCK)
+    assert all(locked[requirement] == hashes for requirement, hashes in kept.items())
+    names = {requirement.split("==")[0] for requirement in kept}
+    assert not names & {"torch", "sentence-transformers", "transformers", "scikit-learn", "onnx"}
+    assert not names & {"sympy", "networkx", "scipy", "safetensors"}, "required only by the torch stack"
+    # What the exported encoders and the service run on, and what tokenizers needs.
+    assert {"onnxruntime", "openvino", "tokenizers", "huggingface-hub", "numpy", "flask", "faiss-cpu"} <= names
+    missing = subprocess.run(
+        [sys.executable, ROOT / "docker" / "lock_without.py", ROOT / "requirements.lock", "no-such-package"],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "not in the lock: no-such-package" in missing.stderr
 
 
 def test_the_model_packages_are_pinned_by_hash():

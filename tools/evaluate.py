@@ -68,9 +68,26 @@ def evaluate(search: Callable[[str], list[str]], judgements: list[dict], k: int 
 @click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the per-query results (JSON)."
 )
-def evaluate_command(judgements: Path, k: int, output: Path | None) -> None:
+@click.option(
+    "--fidelity",
+    is_flag=True,
+    help="Instead: the fidelity guard (tools/fidelity.py) of the configured query and ingest backends against "
+    "torch float32, on --corpus and the judged queries; exit 1 when one fails.",
+)
+@click.option(
+    "--corpus",
+    default="data/news_sample.jsonl",
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --fidelity: the documents the judged queries were judged on.",
+)
+def evaluate_command(judgements: Path, k: int, output: Path | None, fidelity: bool, corpus: Path) -> None:
     """Report nDCG@k and recall@k of each endpoint on the judged query set, searching the
-    app's store (FINNEWS_* settings) in this process."""
+    app's store (FINNEWS_* settings) in this process; or, with --fidelity, check that the
+    configured encoder backends give torch float32's vectors."""
+    if fidelity:
+        fidelity_guard(corpus, judgements)
+        return
     from webapp.cli import loaded_service
     from webapp.fields import FIELD_NAMES
     from webapp.schemas import SearchRequest
@@ -90,3 +107,29 @@ def evaluate_command(judgements: Path, k: int, output: Path | None) -> None:
         click.echo(f"{field:16} {result[f'ndcg@{k}']:8.3f} {result[f'recall@{k}']:10.3f}")
     if output:
         output.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def fidelity_guard(corpus: Path, judgements: Path) -> None:
+    from tools import fidelity
+    from webapp import current_settings
+    from webapp.encoders import resolve_backend
+    from webapp.modelcache import ModelCache
+
+    settings = current_settings()
+    cache = ModelCache(settings.model_cache_dir)
+    backends = sorted(
+        {resolve_backend(settings.query_backend, "query"), resolve_backend(settings.ingest_backend, "ingest")}
+    )
+    sample = fidelity.Sample.load(corpus, judgements)
+    click.echo(f"fidelity of {', '.join(backends)} against torch float32: {len(sample.texts)} documents, "
+               f"{len(sample.queries)} judged queries")  # fmt: skip
+    reference = fidelity.reference(cache, sample)
+    failed = []
+    for backend in backends:
+        embedded, described = fidelity.candidate(cache, backend, sample)
+        results = fidelity.compare(sample, reference, embedded)
+        for line in fidelity.report_lines(backend, described, results):
+            click.echo(line)
+        failed += [f"{backend} {r.field}" for r in results if r.failures]
+    if failed:
+        raise click.ClickException(f"fidelity guard failed: {', '.join(failed)}")

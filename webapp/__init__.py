@@ -41,7 +41,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     # Models start loading on the first request, or when gunicorn's master preloads the app
     # (webapp/wsgi.py); CLI commands that need no models never load them.
     app.extensions[SEARCH_SERVICE] = SearchService(
-        registry=process_registry(str(settings.model_cache_dir), settings.query_cache_size),
+        registry=process_registry(settings),
         store=open_store(settings),
         version=settings.app_version,
     )

@@ -14,9 +14,10 @@ from flask.cli import AppGroup, with_appcontext
 from pydantic import SecretStr
 
 from webapp import current_service, current_settings
+from webapp.encoders import resolve_backend
 from webapp.fields import ALL_PARTS, EMBEDDING_MODELS, ENCODED_FIELDS, FIELDS
 from webapp.ingest import INPUT_FORMATS, check_earlier_vectors, import_earlier, ingest
-from webapp.modelcache import CATALOGUE, ModelCache, ModelCacheError
+from webapp.modelcache import CATALOGUE, ModelCache, ModelCacheError, export_name
 from webapp.service import SearchService
 from webapp.settings import PREFIX, check_es_hosts
 from webapp.store import IndexMismatch, StoreError, StoreUnavailable, check_compatible
@@ -26,6 +27,17 @@ models_cli = AppGroup("models", help="Fill, list and verify the local model cach
 
 def _cache() -> ModelCache:
     return ModelCache(current_settings().model_cache_dir)
+
+
+def required_models(settings) -> list[str]:
+    """The cache entries the configured encoder backends load."""
+    needed = []
+    for backend in {
+        resolve_backend(settings.query_backend, "query"),
+        resolve_backend(settings.ingest_backend, "ingest"),
+    }:
+        needed += EMBEDDING_MODELS if backend == "torch" else [export_name(name) for name in EMBEDDING_MODELS]
+    return needed
 
 
 def loaded_service() -> SearchService:
@@ -60,6 +72,30 @@ def models_fetch(names: tuple[str, ...], source: str, force: bool) -> None:
         click.echo(f"{name}: ok ({cached.manifest['source']}, weights sha256 {cached.weights_sha256[:12]}…)")
 
 
+@models_cli.command("export")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Export again even where an export of the same weights is cached.")
+def models_export(names: tuple[str, ...], force: bool) -> None:
+    """Export NAMES (default: the two embedding models, and FinBERT when cached) to ONNX, for
+    the onnx and openvino encoder backends.
+
+    Offline, from the verified cached weights (needs torch); each export becomes a cache entry
+    NAME.onnx whose manifest records the sha256 of its files and of the source weights.
+    """
+    cache = _cache()
+    for name in names or [*EMBEDDING_MODELS, *(["finbert"] if cache.has("finbert") else [])]:
+        try:
+            exported = cache.export(name, force=force)
+        except ModelCacheError as exc:
+            raise click.ClickException(str(exc)) from None
+        graph = exported.path / exported.manifest["weights_file"]
+        click.echo(
+            f"{exported.name}: ok ({exported.manifest['export']['exporter']}, opset {exported.manifest['export']['opset']}, "
+            f"{graph.stat().st_size / 1e6:.0f} MB, sha256 {exported.manifest['graph_sha256'][:12]}…; "
+            f"source weights sha256 {exported.weights_sha256[:12]}…)"
+        )
+
+
 @models_cli.command("import")
 @click.argument("name", type=click.Choice(sorted(CATALOGUE)))
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
@@ -75,10 +111,12 @@ def models_import(name: str, folder: Path, revision: str) -> None:
 
 @models_cli.command("verify")
 def models_verify() -> None:
-    """Re-hash every cached model against its manifest; exit 1 if any is corrupt or missing."""
+    """Re-hash every cached model against its manifest; exit 1 if any is corrupt, or missing
+    for the configured encoder backends (the torch backend needs the models, the others their
+    exports)."""
     cache = _cache()
     failed = []
-    for name in sorted({*EMBEDDING_MODELS, *cache.cached_names()}):
+    for name in sorted({*required_models(current_settings()), *cache.cached_names()}):
         try:
             cached = cache.verify(name)
             click.echo(f"{name}: ok ({len(cached.manifest['files'])} files)")
@@ -112,11 +150,22 @@ def models_list() -> None:
     "search API; earlier-es: documents of its Elasticsearch index (hits or bare _source); native: our records.",
 )
 @click.option("--commit-every", default=20_000, show_default=True, help="Documents per atomic commit.")
-@click.option("--batch-size", default=64, show_default=True, help="Documents per embedding batch.")
+@click.option(
+    "--batch-size", default=64, show_default=True, help="Documents per embedding batch (on a GPU: 256 or more)."
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="cpu: the ingest backend (FINNEWS_INGEST_BACKEND); cuda: torch in float16 on the first GPU.",
+)
 @click.option(
     "--rejects", type=click.Path(dir_okay=False, path_type=Path), help="Also write rejected rows here (JSONL)."
 )
-def ingest_command(files: tuple[Path, ...], fmt: str, commit_every: int, batch_size: int, rejects: Path | None) -> None:
+def ingest_command(
+    files: tuple[Path, ...], fmt: str, commit_every: int, batch_size: int, device: str, rejects: Path | None
+) -> None:
     """Embed and upsert news FILES (JSONL or .csv) into the store.
 
     Fields: id, title, summary, body, url, published_dt, source, doc_type, themes,
@@ -130,10 +179,23 @@ def ingest_command(files: tuple[Path, ...], fmt: str, commit_every: int, batch_s
     index first: `flask es create-index`).
     """
     service = loaded_service()
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise click.ClickException("--device cuda: torch sees no CUDA device on this machine")
     try:
         report = ingest(
-            list(files), service.registry, service.store, commit_every=commit_every, batch_size=batch_size, fmt=fmt
+            list(files),
+            service.registry,
+            service.store,
+            commit_every=commit_every,
+            batch_size=batch_size,
+            fmt=fmt,
+            device=device,
         )
+    except ModelCacheError as exc:
+        raise click.ClickException(str(exc)) from None
     except StoreUnavailable as exc:
         raise click.ClickException(f"{exc} (what was committed before stays; run the ingest again to resume)") from None
     except StoreError as exc:

@@ -1,32 +1,47 @@
 """Embeddings for the search fields (webapp.fields says how each is made), from models loaded
-once per process.
+once per process, by the encoder backend chosen for queries and for ingest (webapp/encoders.py:
+torch, onnx or openvino; FINNEWS_QUERY_BACKEND, FINNEWS_INGEST_BACKEND).
 
-The weights stay float32 as published; where the CPU multiplies bfloat16 natively (AVX512-BF16
-or AMX), forward passes run under torch's bfloat16 autocast, which keeps normalisations and
-softmax in float32. On the sample corpus that makes ingest 3x faster and mpnet queries 35%
-faster, and every vector has cosine >= 0.9999 to its pure-float32 twin (tests/test_embedding.py
-checks it), so an index built on one machine answers queries embedded on another.
+Queries and ingest are encoded apart because they want different things: a query is one short
+text, where ONNX Runtime (or OpenVINO's bfloat16 where the CPU has it) is 2-4x faster than torch
+and bfloat16 autocast is slower; ingest is batches, where OpenVINO (or torch on a GPU) is
+fastest. The ingest encoders load only when something is ingested. Every backend gives vectors
+within cosine 0.999 of torch float32 (the fidelity guard, tools/fidelity.py), so an index built
+with one is searched with another; the index records which built it (:meth:`ingest_meta`).
+
+Concurrent queries of one process are encoded together (webapp.encoders.QueryBatcher), so
+throughput under load rises instead of requests queueing one forward pass each.
 
 :class:`ModelRegistry` loads the models from the verified model cache in a background thread
 and sets an Event when done; nothing waits in a loop. gunicorn (webapp/gunicorn_conf.py)
-preloads the app, waits for that Event in the master, then forks: the workers share the
-weights' memory pages instead of loading a copy each.
+preloads the app, waits for that Event in the master, then forks; each worker then calls
+:meth:`ModelRegistry.for_worker`, which gives every encoder its share of the cores (and the
+runtimes that do not survive a fork, a runtime of their own).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from webapp.encoders import (
+    BACKENDS,
+    Encoder,
+    OnnxRuntimeEncoder,
+    QueryBatcher,
+    load_encoder,
+    resolve_backend,
+)
 from webapp.fields import COMPOSITION, ENCODED_FIELDS, FIELD_BY_NAME, FIELD_DIMS, FIELDS, SENTIMENT, SearchField
-from webapp.modelcache import ModelCache, ModelCacheError
-from webapp.sentiment import FinBertSentiment, LexiconSentiment
+from webapp.modelcache import ModelCache, ModelCacheError, export_name
+from webapp.sentiment import ExportedFinBertSentiment, FinBertSentiment, LexiconSentiment
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +65,67 @@ class LoadState:
     load_seconds: dict[str, float] = field(default_factory=dict)
 
 
-class ModelRegistry:
-    """The process's models: two sentence encoders and one sentiment model."""
+def load_field_encoder(
+    cache: ModelCache, model_name: str, backend: str, purpose: str, device: str = "cpu", threads: int | None = None
+):
+    """(encoder, identity) of a sentence-transformer from the cache, verified before it loads:
+    the model folder for torch, its export for the other backends."""
+    if backend not in BACKENDS:
+        raise ModelCacheError(f"unknown encoder backend {backend!r}; known: {', '.join(BACKENDS)}")
+    entry = model_name if backend == "torch" else export_name(model_name)
+    if backend != "torch" and not cache.has(entry):
+        raise ModelCacheError(
+            f"the {backend} backend runs {model_name}'s ONNX export, which the model cache {cache.root} "
+            f"lacks: run `flask models export {model_name}` (or choose FINNEWS_*_BACKEND=torch)"
+        )
+    cached = cache.verify(entry)
+    try:
+        encoder = load_encoder(cached.path, backend, purpose, device=device, threads=threads)
+    except ValueError as exc:
+        raise ModelCacheError(str(exc)) from None
+    return encoder, cached.identity
 
-    def __init__(self, cache: ModelCache, query_cache_size: int = 4096, batch_size: int = 64):
+
+class ModelRegistry:
+    """The process's models: two sentence encoders (for queries; for ingest, loaded when first
+    needed) and one sentiment model."""
+
+    def __init__(
+        self,
+        cache: ModelCache,
+        query_cache_size: int = 4096,
+        batch_size: int = 64,
+        query_backend: str = "auto",
+        ingest_backend: str = "auto",
+        query_batch_max: int = 32,
+        query_batch_window_ms: float = 0.0,
+        query_threads: int | None = None,
+    ):
         self.cache = cache
         self.batch_size = batch_size
+        self.query_backend = resolve_backend(query_backend, "query")
+        self.ingest_backend = resolve_backend(ingest_backend, "ingest")
+        # Cores a query's forward pass uses: each gunicorn worker's share (webapp/gunicorn_conf.py).
+        self.query_threads = query_threads or os.cpu_count() or 1
         self.state = LoadState()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.encoders: dict[str, object] = {}
-        # Fast tokenizers are not safe to call from two threads at once ("Already borrowed"):
-        # one lock per encoder serialises its calls; the search itself runs outside them.
-        self._encoder_locks = {name: threading.Lock() for name in ENCODED_FIELDS}
-        self.sentiment: LexiconSentiment | FinBertSentiment | None = None
+        self.encoders: dict[str, Encoder] = {}
+        self._ingest_encoders: dict[tuple[str, str], dict[str, Encoder]] = {}
+        self.batchers = {
+            name: QueryBatcher(
+                functools.partial(self._encode_batch, name),
+                max_batch=query_batch_max,
+                window_s=query_batch_window_ms / 1000,
+            )
+            for name in ENCODED_FIELDS
+        }
+        self.sentiment: LexiconSentiment | FinBertSentiment | ExportedFinBertSentiment | None = None
+        self._sentiment_runner: OnnxRuntimeEncoder | None = None  # FinBERT's export, when it runs
+        # Cleared while a forked worker prepares its runtimes (for_worker); set otherwise.
+        self._worker_runtime = threading.Event()
+        self._worker_runtime.set()
         self.identities: dict[str, str] = {}
-        self.precision = "float32"
-        self._precision = contextlib.nullcontext
         self.encode_query = functools.lru_cache(maxsize=query_cache_size)(self._encode_query)
 
     # -- loading ------------------------------------------------------------------------
@@ -88,7 +147,7 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        return self.state.finished.is_set() and self.state.error is None
+        return self.state.finished.is_set() and self._worker_runtime.is_set() and self.state.error is None
 
     def _load_guarded(self) -> None:
         try:
@@ -100,87 +159,146 @@ class ModelRegistry:
             self.state.finished.set()
 
     def _load(self) -> None:
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        self._precision = functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16, enabled=bf16)
-        self.precision = "bfloat16-autocast" if bf16 else "float32"
-
         for field_name, model_name in ENCODED_FIELDS.items():
             started = time.perf_counter()
-            cached = self.cache.verify(model_name)
-            encoder = SentenceTransformer(str(cached.path), device="cpu", local_files_only=True)
-            if encoder.get_embedding_dimension() != FIELD_DIMS[field_name]:
-                raise ModelCacheError(f"{model_name} gives {encoder.get_embedding_dimension()}-d vectors")
+            encoder, identity = load_field_encoder(
+                self.cache, model_name, self.query_backend, "query", threads=self.query_threads
+            )
+            if encoder.dims != FIELD_DIMS[field_name]:
+                raise ModelCacheError(f"{model_name} gives {encoder.dims}-d vectors")
             self.encoders[field_name] = encoder
-            self.identities[field_name] = cached.identity
+            self.identities[field_name] = identity
             self.state.load_seconds[model_name] = time.perf_counter() - started
-            log.info("loaded %s in %.2f s", model_name, self.state.load_seconds[model_name])
+            log.info(
+                "loaded %s for queries in %.2f s: %s",
+                model_name,
+                self.state.load_seconds[model_name],
+                encoder.describe(),
+            )
         started = time.perf_counter()
-        if self.cache.has("finbert"):
-            cached = self.cache.verify("finbert")
-            self.sentiment = FinBertSentiment(cached.path, identity=cached.identity)
-            name = "finbert"
-        else:
-            self.sentiment = LexiconSentiment()
-            name = "loughran-mcdonald"
+        self.sentiment, name = self._load_sentiment()
         self.identities[SENTIMENT] = self.sentiment.identity
         self.state.load_seconds[name] = time.perf_counter() - started
-        log.info("sentiment model: %s (%s); precision %s", name, self.sentiment.identity, self.precision)
+        log.info("sentiment model: %s (%s)", name, self.sentiment.identity)
+
+    def _load_sentiment(self):
+        """FinBERT when cached (its export on ONNX Runtime when cached, else torch), else the lexicon."""
+        if self.cache.has(export_name("finbert")):
+            cached = self.cache.verify(export_name("finbert"))
+            runner = OnnxRuntimeEncoder(cached.path, threads=self.query_threads)
+            config = json.loads((cached.path / "config.json").read_text())
+            logits = functools.partial(runner.outputs, batch_size=32)
+            self._sentiment_runner = runner
+            return ExportedFinBertSentiment(config, cached.identity, logits, cached.path), "finbert"
+        if self.cache.has("finbert"):
+            cached = self.cache.verify("finbert")
+            return FinBertSentiment(cached.path, identity=cached.identity), "finbert"
+        return LexiconSentiment(), "loughran-mcdonald"
+
+    def before_fork(self) -> None:
+        """In gunicorn's master, before each fork: runtimes with threads are let go
+        (webapp.encoders); the master serves no request."""
+        self.wait_until_loaded()
+        for encoder in self.encoders.values():
+            encoder.before_fork()
+        if self._sentiment_runner is not None:
+            self._sentiment_runner.before_fork()
+
+    def for_worker(self, threads: int) -> None:
+        """In a forked gunicorn worker: every runtime gets `threads` cores, and one of its own
+        where a runtime's threads did not survive the fork. That can take a while (OpenVINO
+        compiles mpnet again), longer than gunicorn lets a worker go silent: it runs in a thread
+        of its own, and the worker is not ready (readiness 503, searches 503) until it is done."""
+        self._worker_runtime.clear()
+        started = time.perf_counter()
+
+        def prepare() -> None:
+            try:
+                for encoder in self.encoders.values():
+                    encoder.for_worker(threads)
+                if self._sentiment_runner is not None:
+                    self._sentiment_runner.for_worker(threads)
+                log.info("worker runtimes ready in %.2f s (%d threads)", time.perf_counter() - started, threads)
+            except Exception as exc:  # reported by /health, as a failed load is
+                self.state.error = f"{type(exc).__name__}: {exc}"
+                log.error("worker runtimes failed: %s", self.state.error)
+            finally:
+                self._worker_runtime.set()
+
+        threading.Thread(target=prepare, name="worker-runtime", daemon=True).start()
+
+    def ingest_encoders(self, device: str = "cpu") -> dict[str, Encoder]:
+        """The encoders ingest uses: the ingest backend's (torch on a GPU device) with every
+        core, loaded on first use (a serving process never loads them)."""
+        backend = "torch" if device != "cpu" else self.ingest_backend
+        key = (backend, device)
+        with self._lock:
+            if key not in self._ingest_encoders:
+                encoders = {}
+                for field_name, model_name in ENCODED_FIELDS.items():
+                    encoder, identity = load_field_encoder(self.cache, model_name, backend, "ingest", device)
+                    if identity != self.identities[field_name]:
+                        raise ModelCacheError(
+                            f"{model_name}: the {backend} ingest model is {identity}, the query model "
+                            f"{self.identities[field_name]}"
+                        )
+                    encoders[field_name] = encoder
+                self._ingest_encoders[key] = encoders
+                log.info("ingest encoders: %s", ", ".join(f"{f} {e.describe()}" for f, e in encoders.items()))
+            return self._ingest_encoders[key]
 
     def loaded_models(self) -> list[str]:
         if not self.ready:
             return []
         return [
             *ENCODED_FIELDS.values(),
-            "finbert" if isinstance(self.sentiment, FinBertSentiment) else "loughran-mcdonald",
+            "loughran-mcdonald" if isinstance(self.sentiment, LexiconSentiment) else "finbert",
         ]
 
     def sentiment_identity(self) -> str | None:
         return self.identities.get(SENTIMENT)
 
     def index_meta(self) -> dict:
-        """What an index records about how its vectors were made."""
+        """What an index records about the models its vectors were made with: the vectors of an
+        index and of a query can be compared when these agree (webapp.store.check_compatible)."""
         return {"composition": COMPOSITION, "models": dict(self.identities)}
 
+    def ingest_meta(self, device: str = "cpu") -> dict:
+        """index_meta, and how this ingest runs each encoded model (backend and precision)."""
+        encoders = self.ingest_encoders(device)
+        return {**self.index_meta(), "precision": {name: [e.describe()] for name, e in encoders.items()}}
+
     # -- encoding -----------------------------------------------------------------------
-    def _encode(self, field_name: str, texts: list[str]) -> np.ndarray:
-        with self._encoder_locks[field_name], self._precision():
-            vectors = self.encoders[field_name].encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return vectors.astype(np.float32, copy=False)
+    def _encode_batch(self, field_name: str, texts: list[str]) -> np.ndarray:
+        self._worker_runtime.wait()
+        return self.encoders[field_name].encode(texts, batch_size=self.batch_size)
 
-    def _sentiment(self, texts: list[str]) -> np.ndarray:
-        with self._precision():
-            return self.sentiment.predict(texts)
-
-    def encode_documents(self, texts: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Vectors of every field for a batch of documents, and their sentiment distributions."""
-        vectors = {name: self._encode(name, texts) for name in ENCODED_FIELDS}
-        sentiment = self._sentiment(texts)
+    def encode_documents(
+        self, texts: list[str], device: str = "cpu", batch_size: int | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Vectors of every field for documents, and their sentiment distributions (the
+        encoders sort the texts by length into batches of `batch_size`)."""
+        vectors = {name: self.encode_field(name, texts, device, batch_size) for name in ENCODED_FIELDS}
+        sentiment = self.predict_sentiment(texts)
         return compose_fields(vectors, sentiment), sentiment
 
-    def encode_field(self, field_name: str, texts: list[str]) -> np.ndarray:
+    def encode_field(
+        self, field_name: str, texts: list[str], device: str = "cpu", batch_size: int | None = None
+    ) -> np.ndarray:
         """Unit vectors of one encoded field (an import that reuses the other field's vectors)."""
-        return self._encode(field_name, texts)
+        return self.ingest_encoders(device)[field_name].encode(texts, batch_size=batch_size or self.batch_size)
 
     def predict_sentiment(self, texts: list[str]) -> np.ndarray:
         """Sentiment distributions [positive, negative, neutral], one row per text."""
-        return self._sentiment(texts)
+        return self.sentiment.predict(texts)
 
     def _encode_query(self, field_name: str, text: str) -> np.ndarray:
         search_field: SearchField = FIELD_BY_NAME[field_name]
         if search_field.parts:
-            parts = [self._encode(part, [text]) for part in search_field.parts]
-            vector = compose(parts, self._sentiment([text]))[0]
+            parts = [self.batchers[part].encode(text)[None, :] for part in search_field.parts]
+            vector = compose(parts, self.sentiment.predict([text]))[0]
         else:
-            vector = self._encode(field_name, [text])[0]
+            vector = self.batchers[field_name].encode(text).copy()
         vector.flags.writeable = False  # shared by every later cache hit
         return vector
 

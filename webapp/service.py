@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import time
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from webapp.schemas import (
     Timings,
 )
 from webapp.sentiment import label_of
+from webapp.settings import Settings
 from webapp.store import SearchFilters, SearchStore, check_compatible, displayed_score
 
 
@@ -39,10 +41,35 @@ class Readiness:
     detail: str | None = None
 
 
+def process_registry(settings: Settings) -> ModelRegistry:
+    """One registry per process, cache and encoder settings: apps created in the same process share the models."""
+    return _registry(
+        str(settings.model_cache_dir),
+        settings.query_cache_size,
+        settings.query_backend,
+        settings.ingest_backend,
+        settings.query_batch_max,
+        settings.query_batch_window_ms,
+        worker_threads(settings.workers),
+    )
+
+
+def worker_threads(workers: int) -> int:
+    """Each gunicorn worker's share of the cores: what one forward pass uses."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 @functools.cache
-def process_registry(model_cache_dir: str, query_cache_size: int) -> ModelRegistry:
-    """One registry per process and cache: apps created in the same process share the models."""
-    return ModelRegistry(ModelCache(model_cache_dir), query_cache_size=query_cache_size)
+def _registry(cache_dir: str, query_cache_size: int, query_backend, ingest_backend, batch_max, window_ms, threads):
+    return ModelRegistry(
+        ModelCache(cache_dir),
+        query_cache_size=query_cache_size,
+        query_backend=query_backend,
+        ingest_backend=ingest_backend,
+        query_batch_max=batch_max,
+        query_batch_window_ms=window_ms,
+        query_threads=threads,
+    )
 
 
 @dataclass

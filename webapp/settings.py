@@ -23,6 +23,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "FINNEWS_"
+EncoderBackend = Literal["auto", "torch", "onnx", "openvino"]
 
 
 # API tokens are bearer secrets: at least 32 characters (192 bits and more as random text).
@@ -67,6 +68,28 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a search or health request may take; a slower one is answered 503 "
         "(keep it above FINNEWS_ES_REQUEST_TIMEOUT, so that the store's own, clearer error comes first).",
+    )
+
+    # -- the encoders (webapp/encoders.py) ------------------------------------------------------
+    query_backend: EncoderBackend = Field(
+        "auto",
+        description="What encodes queries: torch, onnx or openvino (the last two run the models' ONNX exports, "
+        "`flask models export`); auto: openvino where the CPU has AMX/AVX512-BF16, onnx elsewhere.",
+    )
+    ingest_backend: EncoderBackend = Field(
+        "auto",
+        description="What encodes documents at ingest (same choices); auto: openvino. "
+        "`flask ingest --device cuda` uses torch in float16 on a GPU.",
+    )
+    query_batch_max: int = Field(
+        32, ge=1, description="Concurrent queries of a worker encoded together in one forward pass, at most."
+    )
+    query_batch_window_ms: float = Field(
+        0.0,
+        ge=0,
+        le=50,
+        description="How long a query waits for others to join its batch when the encoder is idle; 0: not at "
+        "all (queries that arrive during a forward pass still form the next batch).",
     )
 
     # -- the store ----------------------------------------------------------------------------

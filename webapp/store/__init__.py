@@ -102,6 +102,13 @@ def min_cosine(min_score: float) -> float:
     return cosine_from_score(min_score - 0.5 * 10**-SCORE_DECIMALS)
 
 
+def same_models(index_meta: dict, meta: dict) -> bool:
+    """Whether vectors made as `meta` records may join an index that recorded `index_meta`: the
+    same composition and models. How they ran (backend, precision) may differ: every backend
+    passes the fidelity guard against torch float32."""
+    return all(index_meta.get(key) == meta.get(key) for key in ("composition", "models"))
+
+
 def check_compatible(index_meta: dict | None, service_meta: dict, depends_on: tuple[str, ...]) -> None:
     """Refuse to compare vectors made by different models."""
     if not index_meta:

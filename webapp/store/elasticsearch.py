@@ -81,6 +81,7 @@ from webapp.store import (
     StoreHealth,
     StoreUnavailable,
     min_cosine,
+    same_models,
 )
 
 if TYPE_CHECKING:
@@ -426,7 +427,7 @@ class ElasticsearchStore:
         if not documents:
             return []
         target = self.read_target()  # never write on the strength of a cached view
-        if target.meta != meta:
+        if not same_models(target.meta, meta):
             raise IndexMismatch(
                 f"{self.index!r} holds vectors made with {target.meta['models']} ({target.meta['composition']}), "
                 f"this ingest makes them with {meta['models']} ({meta['composition']}): vectors from "
