@@ -12,8 +12,9 @@ the service's own log file:
 * on the Elasticsearch backend (the fake) with a corpus generated from another seed than the
   sample, with its own judged queries and production's validation profile: it passes.
 
-Request counts are small, and latency and throughput bounds are widened for a shared host
-(SHARED_HOST_LIMITS): the timing thresholds are the release's business, not a test's.
+Request counts are small, and latency, throughput and regression bounds are this machine's, as
+the local rehearsal's profile sets them (SHARED_HOST_LIMITS): the release's timing thresholds are
+about the release's hardware, not a test's.
 """
 
 from __future__ import annotations
@@ -64,19 +65,24 @@ SCHEMA = json.loads((ROOT / "notebooks" / "summary.schema.json").read_text())
 TOKEN = "tok-3f9c2a7e-validation-secret-5d81c0b4e6a2"
 # Stands for another secret of the deployment (the store's password): never in a log or a report.
 OTHER_SECRET = "es-password-7c1e9a44b2d0f6"
-# The release plan's latency and throughput criteria are about the release's hardware. Here the
-# service, the notebooks' load generator and pytest share two cores, and on a developer's machine
-# other jobs too: at a load average of 10, the 1155d endpoint's server-side mean reached 0.48 s
-# and throughput 3 requests/s, so the release values would fail the code for its host. These
-# bounds still fail a service an order of magnitude slower than designed; every other threshold
-# stays at its release default. The regression ratios likewise: two runs minutes apart on a
-# shared host differ by more than a release may.
-SHARED_HOST_LIMITS = (
-    'max_mean_latency_s={"embedding384d": 2.0, "embedding768d": 2.0, "embedding1155d": 2.0}',
-    "max_tail_latency_s=4.0",
-    "min_throughput_rps=0.5",
-    "max_p50_ratio=10",
-    "min_throughput_ratio=0.05",
+# The environments the runs stand for: the local rehearsal (the sample corpus on this machine)
+# and production, their validation profiles as the inventories write them.
+LOCAL_PROFILE, PRODUCTION_PROFILE = (
+    yaml.safe_load((ROOT / "inventories" / name / "group_vars/all/main.yml").read_text())["release_validation_profile"]
+    for name in ("local", "production")
+)
+# The release plan's latency and throughput floors and the regression ratios are about the
+# release's hardware; here the service, the load generator and pytest share two cores with other
+# jobs. The local profile widens them for this machine (its comment has the figures): one home.
+SHARED_HOST_LIMITS = tuple(
+    f"{name}={json.dumps(LOCAL_PROFILE[name])}"
+    for name in (
+        "max_mean_latency_s",
+        "max_tail_latency_s",
+        "min_throughput_rps",
+        "max_p50_ratio",
+        "min_throughput_ratio",
+    )
 )
 SHORT_RUN = (
     "requests_per_endpoint=20",
@@ -84,6 +90,9 @@ SHORT_RUN = (
     "concurrent_clients=4",
     "cache_probe_queries=3",
 )
+# On a quiet machine, FINNEWS_VALIDATION_AS_RELEASED=1 runs the Elasticsearch validation with
+# production's profile exactly as written: its request counts and the release plan's bounds.
+AS_RELEASED = os.environ.get("FINNEWS_VALIDATION_AS_RELEASED") == "1"
 NO_LOAD_BALANCER = "the service under test answers on loopback over plain HTTP, with no load balancer in front"
 # The corpus of the Elasticsearch run: generated from another seed than the sample's.
 GENERATED_SEED, GENERATED_COUNT = 11, 400
@@ -644,25 +653,23 @@ def reports(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("reports")
 
 
-SAMPLE_PROFILE = {
-    "judgements_path": "data/relevance.jsonl",
-    "min_documents": 1000,
-    "not_applicable": {"https": NO_LOAD_BALANCER},
-}
+# The local profile's HTTPS reason holds here too; the targets are in this test's moto.
+CHECKED_HERE = f"not_applicable={json.dumps({'https': NO_LOAD_BALANCER})}"
 
 
 @pytest.fixture(scope="module")
 def passing_run(embedded_service, reports, target_group, moto_url):
-    """The first release of the environment: the sample corpus's profile, a short run, SHARED_HOST_LIMITS."""
+    """The first release of the environment: the local rehearsal's profile (the sample corpus, this
+    machine's bounds), a short run."""
     return run_validation(
         embedded_service.url,
         "test-1.2.3",
         "ci-embedded",
         reports,
-        SAMPLE_PROFILE,
+        LOCAL_PROFILE,
         moto_url,
         *SHORT_RUN,
-        *SHARED_HOST_LIMITS,
+        CHECKED_HERE,
         target_group_arn=target_group,
         log_file=str(embedded_service.log_file),
         tasks="1",
@@ -678,12 +685,12 @@ def failing_run(embedded_service, reports, target_group, moto_url, passing_run):
         "test-1.2.4",
         "ci-embedded",
         reports,
-        SAMPLE_PROFILE,
+        LOCAL_PROFILE,
         moto_url,
         "expected_version=test-1.2.3",
         'min_ndcg={"embedding384d": 0.99, "embedding768d": 0.68, "embedding1155d": 0.69}',
         *SHORT_RUN,
-        *SHARED_HOST_LIMITS,
+        CHECKED_HERE,
         target_group_arn=target_group,
         log_file=str(embedded_service.log_file),
     )
@@ -709,7 +716,7 @@ def test_release_passes_on_the_sample_corpus(passing_run, reports, target_group)
     assert summary["baseline"] is None
     by_name = {(c["notebook"], c["name"]): c for c in summary["checks"]}
     for field in FIELD_NAMES:
-        assert by_name["performance", f"{field}: server-side mean latency"]["override"] == "set"
+        assert by_name["performance", f"{field}: server-side mean latency"]["override"] == "profile"
         assert by_name["performance", f"{field}: server-side p95 latency"]["status"] == "pass"  # 20 requests: p95
         assert by_name["relevance", f"{field}: nDCG@10"]["override"] is None
         assert by_name["regression", f"{field}: server p50 / baseline"]["status"] == NOT_APPLICABLE
@@ -869,8 +876,15 @@ def test_release_passes_on_elasticsearch_with_another_corpus_and_the_production_
     elasticsearch_service, generated_corpus, target_group, moto_url, tmp_path
 ):
     _, judged = generated_corpus
-    production = yaml.safe_load((ROOT / "inventories/production/group_vars/all/main.yml").read_text())
-    profile = {**production["release_validation_profile"], "judgements_path": str(judged)}
+    profile = PRODUCTION_PROFILE
+    settings = (
+        *(() if AS_RELEASED else (*SHORT_RUN, *SHARED_HOST_LIMITS)),
+        # Production names no judged queries yet; this corpus has its own.
+        f"judgements_path={judged}",
+        # Production's profile knows no reason to skip the HTTPS checks: this run gives the one
+        # it has (there is no load balancer here), flagged as this run's override.
+        CHECKED_HERE,
+    )
     run = run_validation(
         elasticsearch_service.url,
         "v2.0.0",
@@ -878,11 +892,7 @@ def test_release_passes_on_elasticsearch_with_another_corpus_and_the_production_
         tmp_path,
         profile,
         moto_url,
-        *SHORT_RUN,
-        *SHARED_HOST_LIMITS,
-        # Production's profile knows no reason to skip the HTTPS checks: this run gives the one
-        # it has (there is no load balancer here), flagged as this run's override.
-        f"not_applicable={json.dumps({'https': NO_LOAD_BALANCER})}",
+        *settings,
         target_group_arn=target_group,
         log_file=str(elasticsearch_service.log_file),
     )
@@ -897,12 +907,12 @@ def test_release_passes_on_elasticsearch_with_another_corpus_and_the_production_
     # Production's own profile, as written: what it sets apart from the defaults is flagged as the
     # profile's, unless this run's shorter counts replaced it.
     declared = validate.notebook_parameters()
-    set_here = {setting.split("=")[0] for setting in (*SHORT_RUN, *SHARED_HOST_LIMITS, "not_applicable")}
+    set_here = {setting.split("=")[0] for setting in settings}
     from_profile = {
         name for name, value in profile.items() if value != declared[name].default_value and name not in set_here
     }
     assert {name for name, entry in summary["overrides"].items() if entry["origin"] == "profile"} == from_profile
-    assert "judgements_path" in from_profile
+    assert summary["overrides"]["judgements_path"] == {"value": str(judged), "default": "", "origin": "set"}
     # Judged queries of this corpus, not the sample's: their ids come from the generated documents.
     sample_ids = {i for q in load_judgements(ROOT / "data" / "relevance.jsonl") for i in q["relevant_ids"]}
     generated_ids = {i for q in load_judgements(judged) for i in q["relevant_ids"]}
