@@ -17,6 +17,7 @@ PORT ?= 8000
 # make validate: the service under test and the release id (make serve reports version dev).
 BASE_URL ?= http://$(HOST):$(PORT)
 RELEASE ?= dev
+ENVIRONMENT ?= development
 # Debian packages the tests need: Chromium and its driver for the search-page test.
 SYSTEM_PACKAGES := chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -102,7 +103,7 @@ fidelity: models ## The fidelity guard of the configured encoder backends agains
 	$(BIN)/python -m tools evaluate --fidelity
 
 validate: venv ## Validation notebooks against BASE_URL for RELEASE (VALIDATE_ARGS='--set NAME=VALUE')
-	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) $(VALIDATE_ARGS)
+	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) --environment $(ENVIRONMENT) $(VALIDATE_ARGS)
 
 clean: ## Remove generated output (keeps the venv, the model cache and bench/)
 	rm -rf $(INDEX) instance/rehearsal instance/test-cache reports test-artifacts .pytest_cache

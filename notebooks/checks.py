@@ -1,11 +1,18 @@
 """The checks a validation notebook records, and how the runner reads them back.
 
 A notebook measures, then calls :meth:`Checks.check` once per criterion with the measured value,
-the comparison and the threshold: pass or fail is computed here, never written by hand. Its
-second-to-last cell calls :meth:`Checks.record`, which shows the table in the report and embeds
-the same rows, machine-readable, as a display output of type :data:`MIME_TYPE`; its last cell
-calls :meth:`Checks.raise_if_failed`, so a failed check also fails the notebook, after the
-summary is on the page. :func:`recorded_checks` reads the rows back from an executed notebook.
+the comparison and the threshold: pass or fail is computed here, never written by hand. Every
+check names the source of its threshold: either the notebook parameter that holds it (whose
+comment in the `parameters` cell ends with ``source: ...``, the one place a threshold's source is
+written) or, for a threshold that is not a parameter (a contract of the API, a baseline), the
+source itself. A check that cannot run in this environment is recorded with
+:meth:`Checks.not_applicable`, a visible row that does not fail the release, never left out.
+
+Figures that are not checks but that later runs compare against (a p50, an nDCG) are recorded
+with :meth:`Checks.measure`. The second-to-last cell calls :meth:`Checks.record`, which shows
+the table in the report and embeds the same rows, machine-readable, as a display output of type
+:data:`MIME_TYPE`; the last cell calls :meth:`Checks.raise_if_failed`, so a failed check also
+fails the notebook, after the summary is on the page. :func:`recorded` reads them back.
 """
 
 from __future__ import annotations
@@ -14,10 +21,14 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import nbformat
 
 MIME_TYPE = "application/vnd.finnews.validation-checks+json"
+NOTEBOOK_DIR = Path(__file__).resolve().parent
+# How a parameter's comment names the source of the threshold it holds.
+SOURCE_MARK = "source: "
 
 COMPARISONS: dict[str, Callable[[object, object], bool]] = {
     "<": operator.lt,
@@ -26,6 +37,7 @@ COMPARISONS: dict[str, Callable[[object, object], bool]] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
+PASS, FAIL, NOT_APPLICABLE = "pass", "fail", "not applicable"
 
 Scalar = float | int | str | bool | None
 
@@ -37,16 +49,36 @@ class Check:
     value: Scalar
     comparison: str
     threshold: Scalar
-    passed: bool
+    passed: bool  # False only when the check failed: a not-applicable row does not fail the release
     unit: str = ""
     detail: str = ""
+    source: str = ""  # where the threshold comes from
+    parameter: str = ""  # the notebook parameter holding the threshold, if one does
+    override: str | None = None  # that parameter's value came from "profile" or "set", not its default
+    status: str = PASS  # pass, fail or not applicable
 
     def describe(self) -> str:
         """One line for logs, 'relevance: embedding384d: nDCG@10 = 0.6754 (needs >= 0.62)', with the
-        detail when the check failed."""
+        detail when the check failed and the origin of an overridden threshold."""
+        if self.status == NOT_APPLICABLE:
+            return f"{self.notebook}: {self.name}: not applicable ({self.detail})"
         unit = f" {self.unit}" if self.unit else ""
-        line = f"{self.notebook}: {self.name} = {_format(self.value)}{unit} (needs {self.comparison} {_format(self.threshold)}{unit})"
+        override = f", threshold from the {self.override}" if self.override else ""
+        line = (
+            f"{self.notebook}: {self.name} = {_format(self.value)}{unit} "
+            f"(needs {self.comparison} {_format(self.threshold)}{unit}{override})"
+        )
         return f"{line}: {self.detail}" if self.detail and not self.passed else line
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A figure a later run compares against (a regression gate) or plots (a trend)."""
+
+    notebook: str
+    name: str
+    value: Scalar
+    unit: str = ""
 
 
 def _format(value: Scalar) -> str:
@@ -63,23 +95,119 @@ def _plain(value: object) -> Scalar:
     return value
 
 
-class Checks:
-    """The checks of one notebook, in the order they were made."""
+def parameter_sources(notebook: str) -> dict[str, str]:
+    """The source of each threshold parameter of a notebook, from its comment in the
+    `parameters` cell (``... source: the release plan``)."""
+    import papermill
 
-    def __init__(self, notebook: str):
+    sources = {}
+    for name, spec in papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{notebook}.ipynb")).items():
+        _, mark, source = spec["help"].partition(SOURCE_MARK)
+        if mark:
+            sources[name] = source.strip()
+    return sources
+
+
+class Checks:
+    """The checks of one notebook, in the order they were made.
+
+    `overridden` is the runner's `overridden` parameter: each parameter whose value is not the
+    notebook's default, and where it came from ("profile": the environment's validation profile,
+    "set": --set on this run). A check whose threshold comes from one says so.
+    """
+
+    def __init__(self, notebook: str, overridden: dict[str, str] | None = None):
         self.notebook = notebook
+        self.overridden = dict(overridden or {})
+        self._sources: dict[str, str] | None = None
         self.checks: list[Check] = []
+        self.metrics: list[Metric] = []
+
+    def _source(self, parameter: str | None, source: str | None) -> tuple[str, str, str | None]:
+        if (parameter is None) == (source is None):
+            raise ValueError("name the threshold's source: either the parameter holding it or the source itself")
+        if parameter is None:
+            return source, "", None
+        if self._sources is None:
+            self._sources = parameter_sources(self.notebook)
+        if parameter not in self._sources:
+            raise ValueError(
+                f"{self.notebook}.ipynb: the comment of parameter {parameter!r} must end with '{SOURCE_MARK}...'"
+            )
+        return self._sources[parameter], parameter, self.overridden.get(parameter)
 
     def check(
-        self, name: str, value: object, comparison: str, threshold: object, unit: str = "", detail: str = ""
+        self,
+        name: str,
+        value: object,
+        comparison: str,
+        threshold: object,
+        unit: str = "",
+        detail: str = "",
+        *,
+        parameter: str | None = None,
+        source: str | None = None,
     ) -> bool:
-        """Record one check; a value that could not be measured (None, NaN) fails it."""
+        """Record one check; a value that could not be measured (None, NaN) fails it. The threshold
+        comes from `parameter` (its source is that parameter's comment) or from `source`."""
         if comparison not in COMPARISONS:
             raise ValueError(f"unknown comparison {comparison!r}; use one of {', '.join(COMPARISONS)}")
+        source, parameter, override = self._source(parameter, source)
         value, threshold = _plain(value), _plain(threshold)
         passed = value is not None and bool(COMPARISONS[comparison](value, threshold))
-        self.checks.append(Check(self.notebook, name, value, comparison, threshold, passed, unit, detail))
+        self.checks.append(
+            Check(
+                self.notebook,
+                name,
+                value,
+                comparison,
+                threshold,
+                passed,
+                unit,
+                detail,
+                source,
+                parameter,
+                override,
+                PASS if passed else FAIL,
+            )
+        )
         return passed
+
+    def not_applicable(
+        self,
+        name: str,
+        comparison: str,
+        threshold: object,
+        reason: str,
+        unit: str = "",
+        *,
+        parameter: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        """A check that cannot run here, shown as such with the reason: it does not fail the release."""
+        if not reason:
+            raise ValueError(f"{name}: say why the check does not apply")
+        source, parameter, override = self._source(parameter, source)
+        self.checks.append(
+            Check(
+                self.notebook,
+                name,
+                None,
+                comparison,
+                _plain(threshold),
+                True,
+                unit,
+                reason,
+                source,
+                parameter,
+                override,
+                NOT_APPLICABLE,
+            )
+        )
+
+    def measure(self, name: str, value: object, unit: str = "") -> None:
+        """Record a figure for later runs (regression gates, trends)."""
+        self.metrics.append(Metric(self.notebook, name, _plain(value), unit))
 
     @property
     def failed(self) -> list[Check]:
@@ -91,18 +219,22 @@ class Checks:
         rows = [
             {
                 "check": c.name,
-                "measured": _format(c.value),
+                "measured": "" if c.status == NOT_APPLICABLE else _format(c.value),
                 "threshold": f"{c.comparison} {_format(c.threshold)}",
                 "unit": c.unit,
-                "result": "pass" if c.passed else "FAIL",
+                "result": c.status.upper() if c.status == FAIL else c.status,
+                "threshold source": f"{c.source} [{c.override}: {c.parameter}]" if c.override else c.source,
                 "detail": c.detail,
             }
             for c in self.checks
         ]
-        return pd.DataFrame(rows, columns=["check", "measured", "threshold", "unit", "result", "detail"])
+        return pd.DataFrame(
+            rows, columns=["check", "measured", "threshold", "unit", "result", "threshold source", "detail"]
+        )
 
     def record(self) -> None:
-        """Show the checks as a table and embed them for the runner, in one display output."""
+        """Show the checks as a table and embed them, with the figures, for the runner, in one
+        display output."""
         from IPython.display import display
 
         if not self.checks:
@@ -112,7 +244,10 @@ class Checks:
             {
                 "text/plain": table.to_string(index=False),
                 "text/html": table.to_html(index=False, escape=True),
-                MIME_TYPE: [asdict(check) for check in self.checks],
+                MIME_TYPE: {
+                    "checks": [asdict(check) for check in self.checks],
+                    "metrics": [asdict(metric) for metric in self.metrics],
+                },
             },
             raw=True,
         )
@@ -138,10 +273,20 @@ def require_every_field(parameter: str, values: dict) -> None:
         )
 
 
-def recorded_checks(notebook: nbformat.NotebookNode) -> list[Check] | None:
-    """The checks an executed notebook recorded, or None when it stopped before recording them."""
+@dataclass(frozen=True)
+class Recorded:
+    checks: list[Check]
+    metrics: list[Metric]
+
+
+def recorded(notebook: nbformat.NotebookNode) -> Recorded | None:
+    """The checks and figures an executed notebook recorded, or None when it stopped before
+    recording them."""
     for cell in reversed(notebook.cells):
         for output in cell.get("outputs", []):
             if MIME_TYPE in output.get("data", {}):
-                return [Check(**row) for row in output["data"][MIME_TYPE]]
+                payload = output["data"][MIME_TYPE]
+                return Recorded(
+                    [Check(**row) for row in payload["checks"]], [Metric(**row) for row in payload["metrics"]]
+                )
     return None

@@ -1,33 +1,46 @@
 """Validate a release: execute the validation notebooks against the running service, publish
 the reports, and exit non-zero when any check failed.
 
-Each notebook is executed with papermill into REPORTS/RELEASE/NAME.ipynb and converted to
-NAME.html (plots embedded: the HTML opens without Jupyter). REPORTS/RELEASE/summary.json lists
-every check (notebook, name, measured value, comparison, threshold, passed) and
-REPORTS/index.html lists every release in REPORTS, newest first, with its verdict and links.
-Validating a release again replaces its reports.
+Each attempt is published in REPORTS/RELEASE/ATTEMPT/ (ATTEMPT: the UTC time it started,
+20260101T120000Z), never replaced or deleted: validating a release again adds an attempt. Each
+notebook is executed with papermill into NAME.ipynb and converted to NAME.html (plots embedded:
+the HTML opens without Jupyter), a verdict banner at the top of both naming the failed checks.
+summary.json lists every check (measured value, comparison, threshold, the threshold's source,
+whether it was overridden, pass / fail / not applicable), the figures later attempts compare
+with, the baseline it was compared with and its provenance (commit, image and digest, store
+backend, workers, environment, where the client ran). REPORTS/index.html lists every attempt,
+newest first, with its overrides and a trend of p50 and nDCG per environment.
+
+Thresholds and request counts are the notebooks' defaults unless the environment's validation
+profile (--profile, the inventory's release_validation_profile) or --set gives another value;
+both are flagged as overrides wherever the value differs from the default.
 
 Exit status: 0 every check passed; 1 a check failed or a notebook stopped with an error (the
 failed checks are named); 2 usage error, or the service cannot be reached.
 
 The kernel is this Python's (the `python3` kernelspec that ipykernel installs into this
-environment). A token for a service behind an authenticating proxy is read from the
-environment variable FINNEWS_VALIDATION_TOKEN (or, with --token-stdin, from standard input, which
-keeps it out of process listings and of Ansible's verbose output) and sent as a bearer token; it
-is never a notebook
-parameter, so it cannot be written into a report, and every executed notebook is searched for it
-(and redacted, failing the run) before anything is published.
+environment). A token for a service that asks for one is read from the environment variable
+FINNEWS_VALIDATION_TOKEN (or, with --token-stdin, from the first line of standard input, which
+keeps it out of process listings and of Ansible's verbose output; further lines are the
+deployment's other secret values, which the log check looks for) and sent as a bearer token. No
+secret is ever a notebook parameter, so none can be written into a report, and every published
+file is searched for each of them (and redacted, failing the run) before the index is written.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
+import html
+import io
 import json
 import logging
 import os
+import platform
 import re
-import shutil
+import socket
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,30 +56,50 @@ from jupyter_client.kernelspec import NoSuchKernel
 from nbconvert import HTMLExporter
 from pydantic import TypeAdapter, ValidationError
 
-from notebooks.checks import Check, recorded_checks
-from notebooks.client import TOKEN_ENV, session
+from notebooks import history
+from notebooks.checks import FAIL, NOT_APPLICABLE, Check, Metric, recorded
+from notebooks.client import SECRETS_ENV, TOKEN_ENV, secret_values, session
 
 log = logging.getLogger("notebooks.validate")
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent
 ROOT = NOTEBOOK_DIR.parent
-# In the order they run: health first, so a broken deployment is named before its symptoms.
-NOTEBOOKS = ("health", "endpoints", "performance", "relevance")
+# In the order they run: health first, so a broken deployment is named before its symptoms;
+# regression last, since it compares what the others measured with the baseline.
+NOTEBOOKS = ("health", "endpoints", "performance", "relevance", "edge", "regression")
 KERNEL = "python3"
-# Parameters the runner sets from its own options.
-RUNNER_PARAMETERS = ("base_url", "release")
+# Parameters the runner sets from its own options (each notebook gets those it declares); every
+# notebook declares the first four.
+RUNNER_PARAMETERS = (
+    "base_url",
+    "release",
+    "environment",
+    "overridden",
+    "provenance",
+    "client_location",
+    "target_group_arn",
+    "log_group",
+    "log_file",
+    "reports_dir",
+    "attempt_dir",
+    "baseline_dir",
+)
+COMMON_PARAMETERS = RUNNER_PARAMETERS[:4]
 # A cell that runs longer than this is hung (the longest, the throughput phase, is bounded by
 # its parameters).
 CELL_TIMEOUT_S = 1800
 RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+ATTEMPT_FORMAT = "%Y%m%dT%H%M%SZ"
 REDACTED = "[redacted]"
+# Where an override came from.
+PROFILE, SET = "profile", "set"
 
 
 class UsageError(Exception):
     """Bad options or an unusable environment (exit status 2)."""
 
 
-# The annotations a notebook parameter may have, and the type a --set value is checked against.
+# The annotations a notebook parameter may have, and the type a value is checked against.
 PARAMETER_TYPES: dict[str, object] = {
     "str": str,
     "int": int,
@@ -74,6 +107,7 @@ PARAMETER_TYPES: dict[str, object] = {
     "bool": bool,
     "list[str]": list[str],
     "dict[str, float]": dict[str, float],
+    "dict[str, str]": dict[str, str],
 }
 
 
@@ -98,6 +132,19 @@ class Parameter:
                 f"--set {self.name}={text}: not a valid {self.annotation}: {exc.errors()[0]['msg']}"
             ) from None
 
+    def check(self, value: object, origin: str) -> object:
+        """A profile value (already JSON), checked against the annotation."""
+        try:
+            return TypeAdapter(PARAMETER_TYPES[self.annotation]).validate_python(value, strict=True)
+        except ValidationError as exc:
+            raise UsageError(
+                f"{origin} {self.name}: {value!r} is not a valid {self.annotation}: {exc.errors()[0]['msg']}"
+            ) from None
+
+    @property
+    def default_value(self) -> object:
+        return ast.literal_eval(self.default)
+
 
 def notebook_parameters() -> dict[str, Parameter]:
     """Every parameter the notebooks declare in their `parameters` cell, by name."""
@@ -120,18 +167,47 @@ def notebook_parameters() -> dict[str, Parameter]:
     return found
 
 
+def _settable(name: str, declared: dict[str, Parameter], origin: str) -> Parameter:
+    if name in RUNNER_PARAMETERS:
+        raise UsageError(f"{origin} {name}: set by the runner (--{name.replace('_', '-')})")
+    if name not in declared:
+        raise UsageError(f"{origin} {name}: no notebook has this parameter (see --help)")
+    return declared[name]
+
+
 def parse_overrides(pairs: list[str], declared: dict[str, Parameter]) -> dict[str, object]:
     overrides = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
         if not sep:
             raise UsageError(f"--set {pair}: use NAME=VALUE")
-        if name in RUNNER_PARAMETERS:
-            raise UsageError(f"--set {name}: use --{name.replace('_', '-')} instead")
-        if name not in declared:
-            raise UsageError(f"--set {name}: no notebook has this parameter (see --help)")
-        overrides[name] = declared[name].parse(text)
+        overrides[name] = _settable(name, declared, "--set").parse(text)
     return overrides
+
+
+def parse_json_parameters(text: str, declared: dict[str, Parameter], option: str) -> dict[str, object]:
+    """A JSON object of notebook parameters (--profile, --set-json), each checked against its annotation."""
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{option}: not JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"{option}: give a JSON object of notebook parameters")
+    return {name: _settable(name, declared, option).check(value, option) for name, value in values.items()}
+
+
+def overrides_of(profile: dict, overrides: dict, declared: dict[str, Parameter]) -> dict[str, dict]:
+    """Each parameter that does not keep its default: its value, default and where it came from
+    (--set wins over the profile)."""
+    given = {
+        **{name: (value, PROFILE) for name, value in profile.items()},
+        **{n: (v, SET) for n, v in overrides.items()},
+    }
+    return {
+        name: {"value": value, "default": declared[name].default_value, "origin": origin}
+        for name, (value, origin) in given.items()
+        if value != declared[name].default_value
+    }
 
 
 # -- preconditions --------------------------------------------------------------------------
@@ -155,14 +231,63 @@ def normalise_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
-def check_reachable(base_url: str) -> None:
+def service_health(base_url: str) -> dict:
+    """The service's /health (its store backend and document count go into the provenance);
+    a service that cannot be reached, or refuses the token, is a usage error."""
     try:
         with session() as http:
-            response = http.get(f"{base_url}/health/live", timeout=15)
+            live = http.get(f"{base_url}/health/live", timeout=15)
+            if live.status_code in (401, 403):
+                raise UsageError(
+                    f"{base_url}/health/live answered {live.status_code}: set {TOKEN_ENV} to a valid token"
+                )
+            health = http.get(f"{base_url}/health", timeout=30)
     except requests.RequestException as exc:
         raise UsageError(f"cannot reach the service at {base_url}: {exc}") from None
-    if response.status_code in (401, 403):
-        raise UsageError(f"{base_url}/health/live answered {response.status_code}: set {TOKEN_ENV} to a valid token")
+    try:
+        report = health.json()
+    except ValueError:
+        report = {}
+    return report if isinstance(report, dict) else {}
+
+
+# -- provenance -----------------------------------------------------------------------------
+def git_commit() -> tuple[str | None, bool | None]:
+    """The checkout's commit and whether tracked files differ from it (None outside git)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    return commit, bool(changes)
+
+
+def provenance(arguments: argparse.Namespace, health: dict) -> dict:
+    commit, dirty = git_commit()
+    store = health.get("store") or {}
+    return {
+        "environment": arguments.environment,
+        "commit": commit,
+        "commit_dirty": dirty,
+        "service_version": health.get("version"),
+        "image": arguments.image or None,
+        "image_digest": arguments.image_digest or None,
+        "backend": store.get("backend"),
+        "documents": store.get("documents"),
+        "tasks": arguments.tasks,
+        "workers": arguments.workers,
+        "client_location": arguments.client_location or f"{socket.getfqdn()} (the machine that ran the validation)",
+        "client": f"{platform.node()}, {platform.system()} {platform.machine()}, Python {platform.python_version()}",
+    }
 
 
 # -- execution ------------------------------------------------------------------------------
@@ -172,6 +297,7 @@ class NotebookRun:
     duration_s: float
     error: str | None  # why the notebook stopped, when it did
     checks: list[Check] = field(default_factory=list)
+    metrics: list[Metric] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -202,113 +328,228 @@ def execute(name: str, folder: Path, parameters: dict) -> NotebookRun:
     return NotebookRun(name, time.perf_counter() - started, error)
 
 
-def redact(path: Path, secret: str | None) -> bool:
-    """Replace the secret in a file; True when it was there."""
-    if not secret or not path.exists():
+def redact(path: Path, secrets: list[str]) -> bool:
+    """Replace every secret in a file; True when one was there."""
+    if not secrets or not path.exists():
         return False
     text = path.read_text(encoding="utf-8")
-    if secret not in text:
-        return False
-    path.write_text(text.replace(secret, REDACTED), encoding="utf-8")
-    return True
+    found = [secret for secret in secrets if secret in text]
+    for secret in found:
+        text = text.replace(secret, REDACTED)
+    if found:
+        path.write_text(text, encoding="utf-8")
+    return bool(found)
 
 
-def to_html(notebook: nbformat.NotebookNode, title: str, path: Path) -> None:
+def banner(run: NotebookRun) -> str:
+    """The verdict at the top of a notebook's report, naming the failed checks."""
+    failed = [c for c in run.checks if c.status == FAIL]
+    not_applicable = [c for c in run.checks if c.status == NOT_APPLICABLE]
+    overridden = sorted({f"{c.parameter} ({c.override})" for c in run.checks if c.override})
+    if failed:
+        colour, verdict = "#a4161a", f"FAILED: {len(failed)} of {len(run.checks)} checks failed"
+    elif run.error:
+        colour, verdict = "#a4161a", f"STOPPED before its checks were complete: {run.error}"
+    else:
+        passed = len(run.checks) - len(not_applicable)
+        colour, verdict = (
+            "#11632a",
+            f"PASSED: {passed} checks" + (f", {len(not_applicable)} not applicable" if not_applicable else ""),
+        )
+    lines = [f'<div style="border-left: 6px solid {colour}; padding: 0.4em 0.8em; background: #f7f7f7">']
+    lines.append(f'<strong style="color: {colour}">{run.name}: {html.escape(verdict)}</strong>')
+    items = [f"<li>{html.escape(c.describe())}</li>" for c in failed]
+    items += [f"<li>{html.escape(c.name)}: not applicable ({html.escape(c.detail)})</li>" for c in not_applicable]
+    if items:
+        lines.append("<ul>" + "".join(items) + "</ul>")
+    if overridden:
+        lines.append(f"<p>Thresholds not at their default: {html.escape(', '.join(overridden))}.</p>")
+    lines.append("</div>")
+    return "\n".join(lines)
+
+
+def publish(run: NotebookRun, folder: Path, title: str) -> None:
+    """Read back what the executed notebook recorded, put the verdict banner at its top, and
+    write its HTML report."""
+    executed = folder / f"{run.name}.ipynb"
+    if not executed.exists():
+        return
+    notebook = nbformat.read(executed, as_version=4)
+    found = recorded(notebook)
+    if found:
+        run.checks, run.metrics = list(found.checks), list(found.metrics)
+    if run.error and run.passed:
+        # Stopped by something other than a failed check (before recording them, or after).
+        run.checks.append(
+            Check(
+                run.name,
+                "notebook ran to the end",
+                "stopped",
+                "==",
+                "completed",
+                False,
+                detail=run.error,
+                source="every notebook runs to its end",
+                status=FAIL,
+            )
+        )
+    cell = nbformat.v4.new_markdown_cell(banner(run))
+    cell.metadata["tags"] = ["validation-verdict"]
+    notebook.cells.insert(0, cell)
+    nbformat.write(notebook, executed)
     body, _ = HTMLExporter().from_notebook_node(notebook, resources={"metadata": {"name": title}})
-    path.write_text(body, encoding="utf-8")
+    (folder / f"{run.name}.html").write_text(body, encoding="utf-8")
 
 
 # -- publishing -----------------------------------------------------------------------------
-def write_summary(folder: Path, summary: dict) -> None:
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+def new_attempt(reports_dir: Path, release: str, started_at: dt.datetime) -> Path:
+    """A folder of its own for this attempt, named by when it started."""
+    stamp = started_at.strftime(ATTEMPT_FORMAT)
+    for suffix in ("", *(f"-{n}" for n in range(2, 100))):
+        folder = reports_dir / release / f"{stamp}{suffix}"
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+    raise UsageError(f"{reports_dir / release}: too many attempts started at {stamp}")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write through a temporary file, so a reader never sees half of it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+
+
+def trend_svg(attempts: list[dict], environment: str) -> str | None:
+    import matplotlib
+
+    from webapp.fields import FIELD_NAMES
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure = history.trend_figure(attempts, environment, FIELD_NAMES)
+    if figure is None:
+        return None
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg")
+    plt.close(figure)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg") :]
 
 
 def write_index(reports_dir: Path) -> Path:
-    """reports/index.html: every release with a summary, newest first."""
-    releases = []
-    for path in reports_dir.glob("*/summary.json"):
-        try:
-            releases.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
-            log.warning("%s left out of the index: %s", path, exc)
-    releases.sort(key=lambda summary: summary["finished_at"], reverse=True)
+    """reports/index.html: every attempt, newest first, and the trends of each environment."""
+    attempts = history.attempts(reports_dir)
+    environments = sorted({summary["provenance"]["environment"] for summary in attempts})
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(NOTEBOOK_DIR / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
     index = reports_dir / "index.html"
-    index.write_text(environment.get_template("index.html.j2").render(releases=releases), encoding="utf-8")
+    _write(
+        index,
+        environment.get_template("index.html.j2").render(
+            attempts=list(reversed(attempts)),
+            trends={name: trend_svg(attempts, name) for name in environments},
+        ),
+    )
     return index
 
 
-def validate(base_url: str, release: str, reports_dir: Path, overrides: dict, declared: dict[str, Parameter]) -> dict:
-    """Execute every notebook, publish the reports and return the summary."""
-    folder = reports_dir / release
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    secret = os.environ.get(TOKEN_ENV)
+def validate(
+    base_url: str,
+    release: str,
+    reports_dir: Path,
+    profile: dict,
+    overrides: dict,
+    declared: dict[str, Parameter],
+    facts: dict,
+    runner_values: dict,
+) -> tuple[dict, Path]:
+    """Execute every notebook into a new attempt folder, publish the reports and return the summary."""
     started_at = dt.datetime.now(dt.UTC)
+    folder = new_attempt(reports_dir, release, started_at)
+    environment = facts["environment"]
+    earlier = history.attempts(reports_dir)
+    baseline = history.baseline(earlier, environment, release)
+    overridden = overrides_of(profile, overrides, declared)
+    values = {
+        **runner_values,
+        "base_url": base_url,
+        "release": release,
+        "environment": environment,
+        "reports_dir": str(reports_dir.absolute()),
+        "attempt_dir": str(folder.absolute()),
+        "baseline_dir": baseline["folder"] if baseline else "",
+        "provenance": {key: "" if value is None else str(value) for key, value in facts.items()},
+    }
+    secrets = secret_values()
     runs: list[NotebookRun] = []
     leaked: list[str] = []
     for position, name in enumerate(NOTEBOOKS, start=1):
         log.info("[%d/%d] %s: executing", position, len(NOTEBOOKS), name)
+        own = {key for key, parameter in declared.items() if name in parameter.notebooks}
         parameters = {
-            "base_url": base_url,
-            "release": release,
-            **{key: value for key, value in overrides.items() if name in declared[key].notebooks},
+            **{key: value for key, value in values.items() if key in own},
+            "overridden": {key: entry["origin"] for key, entry in overridden.items() if key in own},
+            **{key: value for key, value in {**profile, **overrides}.items() if key in own},
         }
         run = execute(name, folder, parameters)
-        executed = folder / f"{name}.ipynb"
-        if redact(executed, secret):
-            leaked.append(executed.name)
-        if secret and run.error:
-            run.error = run.error.replace(secret, REDACTED)
-        if executed.exists():
-            notebook = nbformat.read(executed, as_version=4)
-            run.checks = recorded_checks(notebook) or []
-            to_html(notebook, f"{name}: release {release}", folder / f"{name}.html")
-        if run.error and run.passed:
-            # Stopped by something other than a failed check (before recording them, or after).
-            run.checks.append(
-                Check(name, "notebook ran to the end", "stopped", "==", "completed", False, "", run.error)
-            )
+        if redact(folder / f"{name}.ipynb", secrets):
+            leaked.append(f"{name}.ipynb")
+        if run.error:
+            for secret in secrets:
+                run.error = run.error.replace(secret, REDACTED)
+        publish(run, folder, f"{name}: release {release}")
         failed = [c for c in run.checks if not c.passed]
         log.info(
-            "[%d/%d] %s: %d of %d checks passed in %.1f s%s",
+            "[%d/%d] %s: %d of %d checks passed, %d not applicable, in %.1f s%s",
             position,
             len(NOTEBOOKS),
             name,
-            len(run.checks) - len(failed),
+            sum(c.status != NOT_APPLICABLE for c in run.checks) - len(failed),
             len(run.checks),
+            sum(c.status == NOT_APPLICABLE for c in run.checks),
             run.duration_s,
             f" ({run.error})" if run.error and not failed else "",
         )
         runs.append(run)
+    leaked += [path.name for path in folder.glob("*.html") if redact(path, secrets)]
     checks = [check for run in runs for check in run.checks]
-    if secret:
+    if secrets:
         checks.append(
             Check(
                 "validate",
-                "no token in the executed notebooks",
+                "no secret in the published reports",
                 len(leaked),
                 "==",
                 0,
                 not leaked,
-                "notebooks",
-                f"found and redacted in: {', '.join(leaked)}" if leaked else f"searched for ${TOKEN_ENV}",
+                detail=f"found and redacted in: {', '.join(leaked)}"
+                if leaked
+                else f"searched for {len(secrets)} secret values",
+                source="secrets never enter a report (the project's rules)",
+                status=FAIL if leaked else "pass",
             )
         )
     finished_at = dt.datetime.now(dt.UTC)
     summary = {
         "release": release,
+        "attempt": folder.name,
         "base_url": base_url,
         "passed": all(c.passed for c in checks),
         "started_at": started_at.isoformat(timespec="seconds"),
         "finished_at": finished_at.isoformat(timespec="seconds"),
         "duration_s": round((finished_at - started_at).total_seconds(), 1),
-        "overrides": overrides,
+        "provenance": facts,
+        "baseline": {"release": baseline["release"], "attempt": baseline["attempt"], "folder": baseline["folder"]}
+        if baseline
+        else None,
+        "overrides": overridden,
         "notebooks": [
             {
                 "name": run.name,
@@ -321,16 +562,21 @@ def validate(base_url: str, release: str, reports_dir: Path, overrides: dict, de
             for run in runs
         ],
         "checks": [asdict(check) for check in checks],
+        "metrics": [asdict(metric) for run in runs for metric in run.metrics],
         "failed": [check.describe() for check in checks if not check.passed],
+        "not_applicable": [check.describe() for check in checks if check.status == NOT_APPLICABLE],
     }
-    write_summary(folder, summary)
+    _write(folder / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_index(reports_dir)
-    return summary
+    return summary, folder
 
 
 # -- command line ---------------------------------------------------------------------------
 def parser(declared: dict[str, Parameter]) -> argparse.ArgumentParser:
-    lines = [f"notebook parameters (--set NAME=VALUE; lists as JSON), in {NOTEBOOK_DIR.relative_to(ROOT)}/:"]
+    lines = [
+        f"notebook parameters (--set NAME=VALUE, lists and dicts as JSON; or in --profile), in "
+        f"{NOTEBOOK_DIR.relative_to(ROOT)}/:"
+    ]
     for p in declared.values():
         if p.name not in RUNNER_PARAMETERS:
             default = p.default if len(p.default) <= 60 else p.default[:57] + "..."
@@ -341,17 +587,18 @@ def parser(declared: dict[str, Parameter]) -> argparse.ArgumentParser:
         "",
         "exit status: 0 every check passed; 1 a check failed (named on stdout);",
         "2 usage error or the service cannot be reached.",
-        f"environment: {TOKEN_ENV} (optional) bearer token sent to the service, never written to a report.",
+        f"environment: {TOKEN_ENV} (optional) bearer token sent to the service; {SECRETS_ENV} (optional)",
+        "other secret values, one per line, that no log and no report may contain. Neither is ever written.",
     ]
     result = argparse.ArgumentParser(
         prog="python -m notebooks.validate",
-        description="Execute the release validation notebooks (health, endpoints, performance, relevance) "
-        "against a running service; write REPORTS/RELEASE/*.ipynb, *.html and summary.json, and "
-        "REPORTS/index.html; exit non-zero when any check fails.",
+        description="Execute the release validation notebooks (health, endpoints, performance, relevance, edge, "
+        "regression) against a running service; publish REPORTS/RELEASE/ATTEMPT/*.ipynb, *.html and summary.json, "
+        "and REPORTS/index.html; exit non-zero when any check fails.",
         epilog="\n".join(lines),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    result.add_argument("--base-url", required=True, help="the service under test, e.g. http://127.0.0.1:8000")
+    result.add_argument("--base-url", required=True, help="the service under test, e.g. https://search.example.com")
     result.add_argument(
         "--release",
         required=True,
@@ -359,7 +606,20 @@ def parser(declared: dict[str, Parameter]) -> argparse.ArgumentParser:
         "/health must report it as the version unless expected_version is set",
     )
     result.add_argument(
-        "--reports-dir", type=Path, default=Path("reports"), help="where reports are written (default: reports)"
+        "--environment",
+        required=True,
+        help="the environment the release runs in (local, staging, production): a release is compared with "
+        "the last passing release of the same environment",
+    )
+    result.add_argument(
+        "--reports-dir", type=Path, default=Path("reports"), help="where reports are kept (default: reports)"
+    )
+    result.add_argument(
+        "--profile",
+        default="{}",
+        metavar="JSON",
+        help="the environment's validation profile: a JSON object of notebook parameters "
+        "(the inventory's release_validation_profile)",
     )
     result.add_argument(
         "--set",
@@ -367,13 +627,37 @@ def parser(declared: dict[str, Parameter]) -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         action="append",
         default=[],
-        help="override a notebook parameter (a threshold, a request count); repeatable",
+        help="override a notebook parameter for this run (a threshold, a request count); repeatable",
+    )
+    result.add_argument(
+        "--set-json",
+        default="{}",
+        metavar="JSON",
+        help="overrides for this run as one JSON object of notebook parameters (as the runbook gives them)",
     )
     result.add_argument(
         "--token-stdin",
         action="store_true",
-        help=f"read the bearer token from standard input (its first line) instead of ${TOKEN_ENV}",
+        help=f"read the bearer token from the first line of standard input instead of ${TOKEN_ENV}; "
+        "further lines are other secret values no log or report may contain",
     )
+    deployment = result.add_argument_group(
+        "the deployment (recorded in the provenance, or checked by the edge notebook)"
+    )
+    deployment.add_argument("--image", default="", help="the image the service runs (URI with its tag)")
+    deployment.add_argument("--image-digest", default="", help="that image's digest (sha256:...)")
+    deployment.add_argument("--tasks", type=int, help="tasks (containers) serving the release")
+    deployment.add_argument("--workers", type=int, help="gunicorn workers per task")
+    deployment.add_argument(
+        "--client-location",
+        default="",
+        help="where this validation runs, in words (client-side latency includes the path from here); "
+        "default: this machine's name",
+    )
+    deployment.add_argument("--target-group-arn", default="", help="the load balancer's target group of the service")
+    logs = deployment.add_mutually_exclusive_group()
+    logs.add_argument("--log-group", default="", help="the CloudWatch Logs group the service's tasks write to")
+    logs.add_argument("--log-file", default="", help="the service's log file, where it writes to one")
     return result
 
 
@@ -384,27 +668,48 @@ def main(argv: list[str] | None = None) -> int:
     declared = notebook_parameters()
     arguments = parser(declared).parse_args(argv)
     if arguments.token_stdin:
-        # The notebooks' kernels inherit the environment: that is how the token reaches them.
+        # The notebooks' kernels inherit the environment: that is how the secrets reach them.
         os.environ[TOKEN_ENV] = sys.stdin.readline().strip()
+        os.environ[SECRETS_ENV] = "\n".join(line.strip() for line in sys.stdin if line.strip())
     try:
         if not RELEASE_ID.fullmatch(arguments.release):
             raise UsageError(f"--release {arguments.release!r}: use letters, digits, '.', '_' and '-' only")
+        if not RELEASE_ID.fullmatch(arguments.environment):
+            raise UsageError(f"--environment {arguments.environment!r}: use letters, digits, '.', '_' and '-' only")
         base_url = normalise_base_url(arguments.base_url)
-        overrides = parse_overrides(arguments.overrides, declared)
+        profile = parse_json_parameters(arguments.profile, declared, "--profile")
+        overrides = {
+            **parse_json_parameters(arguments.set_json, declared, "--set-json"),
+            **parse_overrides(arguments.overrides, declared),
+        }
         check_kernel()
-        check_reachable(base_url)
+        facts = provenance(arguments, service_health(base_url))
     except UsageError as exc:
         print(f"validate: error: {exc}", file=sys.stderr)
         return 2
-    summary = validate(base_url, arguments.release, arguments.reports_dir, overrides, declared)
-    folder = arguments.reports_dir / arguments.release
+    runner_values = {
+        "client_location": facts["client_location"],
+        "target_group_arn": arguments.target_group_arn,
+        "log_group": arguments.log_group,
+        "log_file": arguments.log_file,
+    }
+    summary, folder = validate(
+        base_url, arguments.release, arguments.reports_dir, profile, overrides, declared, facts, runner_values
+    )
     total = len(summary["checks"])
+    not_applicable = len(summary["not_applicable"])
     if summary["passed"]:
-        print(f"release {arguments.release}: PASSED, {total} of {total} checks")
+        overridden = f", {len(summary['overrides'])} parameters overridden" if summary["overrides"] else ""
+        print(
+            f"release {arguments.release}: PASSED, {total - not_applicable} of {total} checks "
+            f"({not_applicable} not applicable{overridden})"
+        )
     else:
         print(f"release {arguments.release}: FAILED, {len(summary['failed'])} of {total} checks failed:")
         for line in summary["failed"]:
             print(f"  {line}")
+    for line in summary["not_applicable"]:
+        print(f"  {line}")
     print(f"reports: {folder}/ (summary.json, *.html); index: {arguments.reports_dir / 'index.html'}")
     return 0 if summary["passed"] else 1
 

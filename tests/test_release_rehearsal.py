@@ -353,3 +353,46 @@ def test_secrets_never_in_the_output(rehearsal):
     assert len(outputs) >= 12
     for value in values:
         assert not any(value in output for output in outputs)
+
+
+def test_validation_reports_keep_history_provenance_and_edge_checks(rehearsal):
+    """What the validate phase published across the releases above (issue #12)."""
+    import yaml
+
+    reports = rehearsal.repo / "reports"
+    summaries = [json.loads(path.read_text()) for path in sorted(reports.glob("*/*/summary.json"))]
+    attempts = {}
+    for summary in summaries:
+        attempts.setdefault(summary["release"], []).append(summary)
+    # Every attempt kept: v1.0.0 validated twice (the first release and its re-run), v1.1.0 once;
+    # v1.2.0 never deployed, so never validated; check mode validates nothing.
+    assert {release: len(found) for release, found in attempts.items()} == {"v1.0.0": 2, "v1.1.0": 1}
+    second = attempts["v1.1.0"][0]
+    assert second["passed"], second["failed"]
+    provenance = second["provenance"]
+    assert provenance["environment"] == "local" and provenance["backend"] == "embedded"
+    assert provenance["service_version"] == "v1.1.0" and len(provenance["commit"]) == 40
+    assert provenance["image"].endswith("/finbert-rag/api:v1.1.0") and provenance["image_digest"]
+    assert (provenance["tasks"], provenance["workers"]) == (1, 1)
+    # Compared with the last passing release of the environment: every regression gate ran.
+    assert second["baseline"]["release"] == "v1.0.0"
+    regression = [c for c in second["checks"] if c["notebook"] == "regression"]
+    assert regression and all(c["status"] == "pass" for c in regression)
+    assert all(
+        c["status"] == "not applicable" for c in attempts["v1.0.0"][0]["checks"] if c["notebook"] == "regression"
+    )
+    # The edge checks: tokens and the stand-in's log ran; what cannot run here says why.
+    edge = {c["name"]: c for c in second["checks"] if c["notebook"] == "edge"}
+    for name in ("search without a token refused with 401", "log lines read", "secrets in the service's logs"):
+        assert edge[name]["status"] == "pass", edge[name]
+    profile = yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text())[
+        "release_validation_profile"
+    ]
+    assert edge["certificate valid for the domain"]["detail"] == profile["not_applicable"]["https"]
+    targets = edge["registered targets healthy"]
+    assert targets["status"] == "pass" or targets["detail"] == profile["not_applicable"].get("targets")
+    assert second["overrides"]["requests_per_endpoint"]["origin"] == "profile"
+    index = (reports / "index.html").read_text()
+    assert all(f"{s['release']}/{s['attempt']}/summary.json" in index for s in summaries) and "Trend: local" in index
+    for value in secret_values(rehearsal):
+        assert not [path for path in reports.rglob("*") if path.is_file() and value.encode() in path.read_bytes()]

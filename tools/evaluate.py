@@ -14,6 +14,7 @@ from statistics import fmean
 
 import click
 from flask.cli import with_appcontext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 def ndcg_at_k(ranked_ids: list[str], relevant: set[str], k: int = 10) -> float:
@@ -29,9 +30,40 @@ def recall_at_k(ranked_ids: list[str], relevant: set[str], k: int = 10) -> float
     return len(relevant.intersection(ranked_ids[:k])) / len(relevant)
 
 
+class JudgedQuery(BaseModel):
+    """One line of a judged query set (JSONL): a query and the ids of the documents a person (or,
+    for a generated corpus, the generator) judged relevant to it. Other keys (the generator's
+    `criteria`, an operator's notes) are kept and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    query_id: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    relevant_ids: list[str]
+
+
+class JudgementsError(ValueError):
+    """A judged query set that cannot be used, with the line that says why."""
+
+
 def load_judgements(path: str | Path) -> list[dict]:
+    """Every judged query of a JSONL file, checked: each line a :class:`JudgedQuery`, ids unique."""
+    judged, seen = [], set()
     with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = JudgedQuery.model_validate_json(line)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(part) for part in error["loc"]) or "line"
+                raise JudgementsError(f"{path}:{number}: {where}: {error['msg']}") from None
+            if row.query_id in seen:
+                raise JudgementsError(f"{path}:{number}: query_id {row.query_id!r} appears twice")
+            seen.add(row.query_id)
+            judged.append(row.model_dump())
+    return judged
 
 
 def evaluate(search: Callable[[str], list[str]], judgements: list[dict], k: int = 10) -> dict:
