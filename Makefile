@@ -59,7 +59,7 @@ index: $(INDEX)/CURRENT ## Ingest the sample corpus into the embedded store
 serve: index ## Run the service under gunicorn on the sample corpus (development: no token asked)
 	FINNEWS_ALLOW_ANONYMOUS=1 $(BIN)/gunicorn -c webapp/gunicorn_conf.py --bind $(HOST):$(PORT) webapp.wsgi:app
 
-release-local: index ## The whole release (release.yml), rehearsed against emulated AWS on this machine
+release-local: index image-deps ## The whole release (release.yml), rehearsed against emulated AWS on this machine
 	$(BIN)/ansible-playbook release.yml -i inventories/local -e release_version=$(RELEASE_VERSION)
 
 image-deps: ## Debian packages the offline image build uses (buildah, ...), installed when missing

@@ -1,29 +1,30 @@
 """The release runbook (release.yml), rehearsed end to end with inventories/local against emulated
 AWS, as the README runs it: a first release, a re-run that changes nothing, a --check run that
-changes nothing, a second release, a broken release rolled back automatically, and a rollback
-by hand. Each run is a real ansible-playbook process on a fresh commit of this tree; the
-emulated AWS state it leaves is then inspected through moto, independently of the playbook's
-own output."""
+changes nothing, a re-run after a secret changed (a new revision), a second release, a broken
+release rolled back automatically, and a rollback by hand. Each run is a real ansible-playbook
+process on a fresh commit of this tree; the emulated AWS state it leaves is then inspected through
+moto, independently of the playbook's own output.
+
+The service is reached as users reach it: through the rehearsal's edge, which resolves the
+service's name in moto's Route 53 and forwards to the healthy targets of the load balancer's
+target group, where the stand-in for the ECS tasks registers itself when it starts. A phase that
+deregisters the tasks, or leaves the name unmanaged, fails the release here as in production."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
-import boto3
 import pytest
 import requests
 
 from tests.conftest import ARTIFACTS, ROOT, free_port
+from tests.runbook_runs import aws_client_factory, is_read, moto_server, recorded_requests, run_playbook
 
 # Each test is one or more whole releases; the first also waits for the session's sample index.
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.rehearsal]
@@ -31,49 +32,11 @@ pytestmark = [pytest.mark.timeout(1800), pytest.mark.rehearsal]
 FAMILY = "finbert-rag-local-api"
 CLUSTER = "finbert-rag-local"
 SERVICE = "finbert-rag-api"
+TARGET_GROUP = "finbert-rag-local-api"
+REPOSITORY = "finbert-rag/api"
 BIN = Path(sys.executable).parent
-# Phases that must change nothing on a second run with nothing changed.
-STEADY_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring")
-
-
-class Run:
-    """One ansible-playbook run: its exit status, JSON report (ansible.posix.json) and timing."""
-
-    def __init__(self, name: str, process: subprocess.CompletedProcess, seconds: float):
-        self.name, self.returncode, self.seconds = name, process.returncode, seconds
-        self.output = process.stdout + process.stderr
-        # The JSON report (after the connection's lines at -vvv, before the timer's last line).
-        start = process.stdout.find('{\n    "custom_stats"')
-        self.report = json.JSONDecoder().raw_decode(process.stdout[start:])[0] if start >= 0 else {"plays": []}
-
-    def changed_by_play(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for play in self.report["plays"]:
-            phase = play["play"]["name"].split(" |")[0]
-            changed = sum(bool(task["hosts"].get("localhost", {}).get("changed")) for task in play["tasks"])
-            counts[phase] = counts.get(phase, 0) + changed
-        return counts
-
-    def results(self, task_name: str) -> list[dict]:
-        return [
-            task["hosts"]["localhost"]
-            for play in self.report["plays"]
-            for task in play["tasks"]
-            if task["task"]["name"] == task_name and "localhost" in task["hosts"]
-        ]
-
-    def failures(self) -> list[str]:
-        return [
-            f"{task['task']['name']}: {str(task['hosts']['localhost'].get('msg'))[:800]}"
-            for play in self.report["plays"]
-            for task in play["tasks"]
-            if task["hosts"].get("localhost", {}).get("failed") and not task["hosts"]["localhost"].get("ignore_errors")
-        ]
-
-    def messages(self) -> str:
-        return json.dumps(
-            [r.get("msg") for r in self.results("Report the rollback") + self.results("Fail the release")]
-        )
+# Phases that must change nothing on a second run with nothing changed: every one that reaches AWS.
+STEADY_PHASES = ("Registry", "Secrets", "IAM", "Images", "Infrastructure", "Monitoring", "Deploy", "Autoscaling")
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +57,8 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
         if source.is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name, follow_symlinks=False)
+    # As in a checkout where `make venv` ran (docker/build-offline.sh fills its wheelhouse with it).
+    (repo / ".venv").symlink_to(ROOT / ".venv")
     (repo / "instance").mkdir()
     (repo / "instance" / "models").symlink_to(model_cache_dir)
     shutil.copytree(sample_index, repo / "instance" / "index")
@@ -106,33 +71,24 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
     subprocess.run(["git", "init", "--quiet", "--bare", str(base / "remote.git")], **git)
     subprocess.run(["git", "remote", "add", "origin", str(base / "remote.git")], **git)
     ports = {
-        name: free_port() for name in ("rehearsal_aws_port", "rehearsal_registry_port", "rehearsal_ecs_tasks_port")
+        name: free_port()
+        for name in ("rehearsal_aws_port", "rehearsal_registry_port", "rehearsal_ecs_tasks_port", "rehearsal_edge_port")
     }
     logs = ARTIFACTS / "rehearsal"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
     state = repo / "instance" / "rehearsal"
-    return type(
-        "Rehearsal", (), {"repo": repo, "remote": base / "remote.git", "ports": ports, "logs": logs, "state": state}
-    )
+    attributes = {"base": base, "repo": repo, "remote": base / "remote.git", "ports": ports, "logs": logs}
+    # Secret values replaced during the rehearsal: they must stay out of every output too.
+    return type("Rehearsal", (), {**attributes, "state": state, "replaced_secrets": []})
 
 
 @pytest.fixture(scope="module")
 def release(rehearsal):
-    def release(name: str, *args: str, timeout: int = 1200) -> Run:
+    def release(name: str, *args: str, timeout: int = 1200):
         command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/local"]
         command += [f"-e{key}={value}" for key, value in rehearsal.ports.items()]
-        command += list(args)
-        env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORCE_COLOR": "0"}
-        started = time.monotonic()
-        process = subprocess.run(command, cwd=rehearsal.repo, env=env, capture_output=True, text=True, timeout=timeout)
-        run = Run(name, process, time.monotonic() - started)
-        (rehearsal.logs / f"{name}.json").write_text(process.stdout)
-        (rehearsal.logs / f"{name}.stderr").write_text(process.stderr)
-        with (rehearsal.logs / "timings.txt").open("a") as timings:
-            timings.write(f"{name}: {run.seconds:.0f} s, exit {run.returncode}, changed {run.changed_by_play()}\n")
-        print(f"\n{name}: {run.seconds:.0f} s, exit {run.returncode}, changed by phase {run.changed_by_play()}")
-        return run
+        return run_playbook(name, command + list(args), rehearsal.repo, rehearsal.logs, timeout=timeout)
 
     return release
 
@@ -140,53 +96,16 @@ def release(rehearsal):
 @contextlib.contextmanager
 def emulated_aws(rehearsal):
     """moto with the state the rehearsal recorded, replayed into a server of our own."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-        "MOTO_ECS_SERVICE_RUNNING": "1",
-        "MOTO_RECORDER_FILEPATH": str(rehearsal.state / "moto-recording.jsonl"),
-    }
-    env.pop("MOTO_ENABLE_RECORDING", None)
-    server = subprocess.Popen(
-        [str(BIN / "moto_server"), "--host=127.0.0.1", f"--port={port}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{url}/moto-api/", timeout=2).ok:
-                    break
-            time.sleep(0.2)
+    recording = rehearsal.state / "moto-recording.jsonl"
+    with moto_server(
+        free_port(),
+        rehearsal.base / "inspect-moto.log",
+        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+        MOTO_ECS_SERVICE_RUNNING="1",
+        MOTO_RECORDER_FILEPATH=str(recording),
+    ) as url:
         requests.post(f"{url}/moto-api/recorder/replay-recording", timeout=300).raise_for_status()
-        yield lambda service: boto3.client(
-            service,
-            endpoint_url=url,
-            region_name="ap-south-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-
-
-def aws_operation(request: dict) -> str | None:
-    """The AWS API operation of a request moto recorded (None for moto's own API)."""
-    url = request["url"]
-    if "/moto-api/" in url:
-        return None
-    if target := request["headers"].get("X-Amz-Target"):  # JSON protocols
-        return target.rsplit(".", 1)[-1]
-    if "/operation/" in url:  # Smithy RPC v2 (CBOR)
-        return url.rsplit("/", 1)[-1]
-    body = (
-        base64.b64decode(request["body"]).decode(errors="replace") if request.get("body_encoded") else request["body"]
-    )
-    return parse_qs(body or "").get("Action", [""])[0] or f"{request['method']} {urlparse(url).path}"
+        yield aws_client_factory(url)
 
 
 def service_revision(aws) -> str:
@@ -196,6 +115,18 @@ def service_revision(aws) -> str:
 
 def revision_status(aws, revision: int) -> str:
     return aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:{revision}")["taskDefinition"]["status"]
+
+
+def registered_targets(aws) -> list[tuple[str, int]]:
+    group = aws("elbv2").describe_target_groups(Names=[TARGET_GROUP])["TargetGroups"][0]["TargetGroupArn"]
+    targets = aws("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    return [(target["Target"]["Id"], target["Target"]["Port"]) for target in targets]
+
+
+def image_manifest(aws, tag: str) -> str:
+    """The manifest a tag names in ECR (moto's digests do not tell manifests apart)."""
+    images = aws("ecr").batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"]
+    return images[0]["imageManifest"]
 
 
 def assert_stopped(rehearsal, within: float = 60):
@@ -213,12 +144,12 @@ def assert_stopped(rehearsal, within: float = 60):
 
 
 def secret_values(rehearsal) -> list[str]:
-    return [path.read_text().strip() for path in (rehearsal.state / "secrets").iterdir()]
+    return [path.read_text().strip() for path in (rehearsal.state / "secrets").iterdir()] + rehearsal.replaced_secrets
 
 
 def test_first_release(rehearsal, release):
     run = release("first-release", "-erelease_version=v1.0.0", "-erelease_tag_push=true")
-    assert run.returncode == 0, run.failures() or run.output[-3000:]
+    assert run.returncode == 0, run.explain()
     assert set(STEADY_PHASES) <= set(run.changed_by_play())
     assert_stopped(rehearsal)
 
@@ -228,21 +159,43 @@ def test_first_release(rehearsal, release):
     )
     pushed = subprocess.run(["git", "ls-remote", "--tags", str(rehearsal.remote)], capture_output=True, text=True)
     assert "refs/tags/v1.0.0" in pushed.stdout
+    # The release answered through the edge: the name's record, the load balancer, the stand-in's target.
+    stand_in = ("127.0.0.1", rehearsal.ports["rehearsal_ecs_tasks_port"])
+    assert (
+        f"target {stand_in[0]}:{stand_in[1]} is healthy (/health/ready answered 200)"
+        in (rehearsal.state / "edge.log").read_text()
+    )
 
     with emulated_aws(rehearsal) as aws:
         assert service_revision(aws) == f"{FAMILY}:1"
-        repository = aws("ecr").describe_repositories(repositoryNames=["finbert-rag/api"])["repositories"][0]
+        # The stand-in registered itself as ECS registers a task; nothing deregistered it.
+        assert registered_targets(aws) == [stand_in]
+        balancer = aws("elbv2").describe_load_balancers(Names=["finbert-rag-local"])["LoadBalancers"][0]
+        zone = aws("route53").list_hosted_zones_by_name(DNSName="finbert-rag.rehearsal.test")["HostedZones"][0]["Id"]
+        records = aws("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+        record = next(r for r in records if r["Name"] == "search.finbert-rag.rehearsal.test." and r["Type"] == "A")
+        assert record["AliasTarget"]["DNSName"].rstrip(".") == balancer["DNSName"].lower()
+        # Tasks in the private subnets (routed to the NAT gateway), the load balancer in the public ones.
+        subnets = {s["SubnetId"]: s["Tags"] for s in aws("ec2").describe_subnets()["Subnets"] if "Tags" in s}
+        names = {subnet: {t["Key"]: t["Value"] for t in tags}.get("Name", "") for subnet, tags in subnets.items()}
+        service = aws("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+        network = service["networkConfiguration"]["awsvpcConfiguration"]
+        assert all("-private-" in names[subnet] for subnet in network["subnets"])
+        assert network["assignPublicIp"] == "DISABLED"
+        assert all("-public-" in names[az["SubnetId"]] for az in balancer["AvailabilityZones"])
+        repository = aws("ecr").describe_repositories(repositoryNames=[REPOSITORY])["repositories"][0]
         assert repository["imageScanningConfiguration"]["scanOnPush"]
         # Version tags never move; the tags that follow releases do.
         assert repository["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
         assert {f["filter"] for f in repository["imageTagMutabilityExclusionFilters"]} == {"prod", "latest"}
         assert repository["encryptionConfiguration"]["encryptionType"] == "AES256"
-        lifecycle = json.loads(aws("ecr").get_lifecycle_policy(repositoryName="finbert-rag/api")["lifecyclePolicyText"])
+        lifecycle = json.loads(aws("ecr").get_lifecycle_policy(repositoryName=REPOSITORY)["lifecyclePolicyText"])
         assert lifecycle["rules"][-1]["selection"]["countNumber"] == 10  # inventories/local keeps the newest 10
-        statements = json.loads(aws("ecr").get_repository_policy(repositoryName="finbert-rag/api")["policyText"])
+        statements = json.loads(aws("ecr").get_repository_policy(repositoryName=REPOSITORY)["policyText"])
         named_roles = {
-            "arn:aws:iam::123456789012:role/finbert-rag-local-task-execution",
-            "arn:aws:iam::123456789012:role/finbert-rag-release",
+            f"arn:aws:iam::123456789012:role/{path}{name}"
+            for name in ("finbert-rag-local-task-execution", "finbert-rag-release")
+            for path in ("", "*/")
         }
         deny = next(s for s in statements["Statement"] if s["Effect"] == "Deny")
         assert set(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == named_roles
@@ -254,16 +207,15 @@ def test_first_release(rehearsal, release):
             set(policy["Statement"][0]["Resource"]) == arns
             and policy["Statement"][0]["Action"] == "secretsmanager:GetSecretValue"
         )
+        assert aws("iam").list_instance_profiles()["InstanceProfiles"] == []
         definition = aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:1")["taskDefinition"]
         container = definition["containerDefinitions"][0]
         assert container["image"].endswith("/finbert-rag/api:v1.0.0")
         assert {secret["valueFrom"].rsplit(":", 3)[0] for secret in container["secrets"]} == arns
-        assert container["logConfiguration"]["logDriver"] == "awslogs" and container["healthCheck"]["command"]
-        listeners = aws("elbv2").describe_listeners(
-            LoadBalancerArn=aws("elbv2").describe_load_balancers(Names=["finbert-rag-local"])["LoadBalancers"][0][
-                "LoadBalancerArn"
-            ]
-        )["Listeners"]
+        assert {secret["name"] for secret in container["secrets"]} == {"FINNEWS_ES_API_KEY", "FINNEWS_API_TOKENS"}
+        assert container["logConfiguration"]["logDriver"] == "awslogs"
+        assert "/health/live" in " ".join(container["healthCheck"]["command"])
+        listeners = aws("elbv2").describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
         assert {(listener["Port"], listener["DefaultActions"][0]["Type"]) for listener in listeners} == {
             (80, "redirect"),
             (443, "forward"),
@@ -275,45 +227,67 @@ def test_first_release(rehearsal, release):
             for name in (
                 "targets-5xx-rate",
                 "load-balancer-5xx-rate",
+                "targets-4xx-rate",
+                "load-balancer-4xx-rate",
                 "target-response-time",
                 "unhealthy-hosts",
+                "healthy-hosts-below-minimum",
                 "ecs-cpu",
                 "ecs-memory",
             )
         } <= alarms
+        targets = aws("application-autoscaling").describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+        assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(1, 2)]
 
 
 def test_rerun_changes_nothing(rehearsal, release):
     run = release("re-run", "-erelease_version=v1.0.0")
-    assert run.returncode == 0, run.failures() or run.output[-3000:]
+    assert run.returncode == 0, run.explain()
     changed = run.changed_by_play()
-    assert {phase: changed[phase] for phase in STEADY_PHASES} == dict.fromkeys(STEADY_PHASES, 0), changed
+    assert {phase: changed[phase] for phase in STEADY_PHASES} == dict.fromkeys(STEADY_PHASES, 0), {
+        phase: run.changed_tasks(phase) for phase in STEADY_PHASES
+    }
     with emulated_aws(rehearsal) as aws:
         assert service_revision(aws) == f"{FAMILY}:1"
         assert len(aws("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]) == 1
+        # The infrastructure phase left the running task in the load balancer.
+        assert registered_targets(aws) == [("127.0.0.1", rehearsal.ports["rehearsal_ecs_tasks_port"])]
 
 
 def test_check_mode_changes_nothing(rehearsal, release):
     recording = rehearsal.state / "moto-recording.jsonl"
     before = recording.read_text().count("\n")
     run = release("check", "-erelease_version=v1.0.0", "--check")
-    assert run.returncode == 0, run.failures() or run.output[-3000:]
+    assert run.returncode == 0, run.explain()
     changed = run.changed_by_play()
     assert all(count == 0 for phase, count in changed.items() if phase != "Rehearsal"), changed
     # Independently of what the playbook reports: every AWS request of the check run was a read.
-    operations = {aws_operation(json.loads(line)) for line in recording.read_text().splitlines()[before:]} - {None}
+    operations = {request["operation"] for request in recorded_requests(recording, before)} - {None}
     assert {"DescribeServices", "DescribeTaskDefinition", "GetDashboard"} <= operations
-    assert not {
-        operation for operation in operations if not operation.startswith(("Describe", "List", "Get", "BatchGet"))
-    }
+    assert not {operation for operation in operations if not is_read(operation)}
+
+
+def test_rerun_with_a_changed_secret_registers_a_revision(rehearsal, release):
+    """A secret's new value reaches the service only through a new revision: ECS reads secrets
+    when it starts a task. The validation then signs in with the new API token."""
+    token_file = rehearsal.state / "secrets" / "api-token"
+    rehearsal.replaced_secrets.append(token_file.read_text().strip())
+    token_file.write_text("N3wT0ken" * 5)
+    run = release("re-run-changed-secret", "-erelease_version=v1.0.0")
+    assert run.returncode == 0, run.explain()
+    with emulated_aws(rehearsal) as aws:
+        assert service_revision(aws) == f"{FAMILY}:2"
+        tags = aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:2", include=["TAGS"])["tags"]
+        tags = {tag["key"]: tag["value"] for tag in tags}
+        assert tags["release-version"] == "v1.0.0" and tags["previous-task-definition"] == f"{FAMILY}:1"
 
 
 def test_second_release(rehearsal, release):
     # At -vvv, which shows each module's command line and environment: secrets must stay out.
     run = release("second-release", "-erelease_version=v1.1.0", "-vvv")
-    assert run.returncode == 0, run.failures() or run.output[-3000:]
+    assert run.returncode == 0, run.explain()
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:2"
+        assert service_revision(aws) == f"{FAMILY}:3"
 
 
 def test_broken_release_is_rolled_back(rehearsal, release):
@@ -327,30 +301,34 @@ def test_broken_release_is_rolled_back(rehearsal, release):
     assert run.returncode != 0
     assert "ROLLED BACK: v1.2.0 failed to deploy" in run.messages(), run.failures()
     assert "RELEASE FAILED" in run.messages()
-    assert f"{FAMILY}:2 (v1.1.0) again, stable and ready" in run.messages()
-    # The restored stand-in really served v1.1.0 again.
+    assert f"{FAMILY}:3 (v1.1.0) again, stable and ready" in run.messages()
+    # The restored stand-in really served v1.1.0 again, through the edge.
     served = run.results("service_readiness : Wait until the service is ready with v1.1.0")
     assert served and served[-1]["status"] == 200 and served[-1]["json"]["version"] == "v1.1.0"
     assert_stopped(rehearsal)
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:2"
-        assert revision_status(aws, 3) == "INACTIVE"
+        assert service_revision(aws) == f"{FAMILY}:3"
+        assert revision_status(aws, 4) == "INACTIVE"
+        # Whoever pulls prod or latest gets v1.1.0 again.
+        assert image_manifest(aws, "prod") == image_manifest(aws, "latest") == image_manifest(aws, "v1.1.0")
+        assert image_manifest(aws, "v1.2.0") != image_manifest(aws, "v1.1.0")
 
 
 def test_rollback_by_hand(rehearsal, release):
     run = release("rollback-by-hand", "--tags=rollback")
-    assert run.returncode == 0, run.failures() or run.output[-3000:]
-    assert f"{FAMILY}:1 (v1.0.0) again" in run.messages()
+    assert run.returncode == 0, run.explain()
+    assert f"{FAMILY}:2 (v1.0.0) again" in run.messages()
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:1"
-        assert revision_status(aws, 2) == "INACTIVE"
+        assert service_revision(aws) == f"{FAMILY}:2"
+        assert revision_status(aws, 3) == "INACTIVE"
+        assert image_manifest(aws, "prod") == image_manifest(aws, "v1.0.0")
 
 
 def test_secrets_never_in_the_output(rehearsal):
     values = secret_values(rehearsal)
     assert values and all(len(value) >= 32 for value in values)
     outputs = [path.read_text() for path in rehearsal.logs.iterdir()]
-    assert len(outputs) >= 12
+    assert len(outputs) >= 14
     for value in values:
         assert not any(value in output for output in outputs)
 

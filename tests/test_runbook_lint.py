@@ -28,9 +28,10 @@ PHASES = (
     "iam",
     "images",
     "infrastructure",
+    "monitoring",
     "deploy",
     "validate",
-    "monitoring",
+    "autoscaling",
     "rollback",
 )
 
@@ -161,6 +162,10 @@ def test_aws_inventories_reach_aws_and_nothing_of_the_rehearsal(inventory):
     assert not any(name.startswith("rehearsal_") for name in variables)
     assert variables.get("load_balancer_drop_invalid_header_fields", True) is not None
     assert variables.get("ecs_deploy_health_check_grace_period", 120) > 0
+    # Someone must hear the alarms; tasks stay private; Elasticsearch's credential is an API key.
+    assert variables.get("service_monitoring_require_subscription", True) is True
+    assert variables.get("ecs_deploy_assign_public_ip", False) is False
+    assert variables["release_elasticsearch_auth"] == "api_key"
 
 
 def test_local_inventory_points_every_aws_call_at_loopback():

@@ -1,5 +1,6 @@
 #!/usr/bin/python
-"""Record an image manifest in an ECR repository under tags, idempotently (ecr:PutImage)."""
+"""Record an image manifest in an ECR repository under tags, idempotently (ecr:PutImage): a given
+manifest, or the one another tag names (ECR's way to retag an image without pulling it)."""
 
 import contextlib
 import json
@@ -22,8 +23,11 @@ description:
   - A tag that names another manifest is moved where the repository lets it (MUTABLE, or a tag
     excluded from IMMUTABLE); otherwise the module fails, naming the tag, after recording the
     tags before it.
-  - Used where the registry's data plane is not ECR's own, as in a rehearsal against an emulated
-    ECR, whose layers live in another registry while ECR only records the manifest.
+  - With I(manifest), used where the registry's data plane is not ECR's own, as in a rehearsal
+    against an emulated ECR, whose layers live in another registry while ECR only records the
+    manifest.
+  - With I(source_tag), the manifest is the one that tag names in the repository, so the tags move
+    to that image without pulling or pushing anything (how a rollback points C(prod) back).
 options:
   repository:
     description: The ECR repository name.
@@ -33,8 +37,14 @@ options:
     description: The AWS account id of the registry; the caller's by default.
     type: str
   manifest:
-    description: The image manifest, exactly as the registry serves it (a JSON string).
-    required: true
+    description:
+      - The image manifest, exactly as the registry serves it (a JSON string).
+      - Exactly one of I(manifest) and I(source_tag) is given.
+    type: str
+  source_tag:
+    description:
+      - A tag of the repository whose manifest the I(tags) must name.
+      - Exactly one of I(manifest) and I(source_tag) is given.
     type: str
   tags:
     description: The tags that must name the manifest.
@@ -53,6 +63,12 @@ EXAMPLES = r"""
     repository: finbert-rag/api
     manifest: "{{ manifest_json }}"
     tags: [v2.0.0, prod, latest]
+
+- name: Point prod and latest back at v1.9.0
+  ecr_image_manifest:
+    repository: finbert-rag/api
+    source_tag: v1.9.0
+    tags: [prod, latest]
 """
 
 RETURN = r"""
@@ -89,16 +105,24 @@ def main():
         argument_spec={
             "repository": {"type": "str", "required": True},
             "registry_id": {"type": "str"},
-            "manifest": {"type": "str", "required": True},
+            "manifest": {"type": "str"},
+            "source_tag": {"type": "str"},
             "tags": {"type": "list", "elements": "str", "required": True},
         },
+        mutually_exclusive=[("manifest", "source_tag")],
+        required_one_of=[("manifest", "source_tag")],
         supports_check_mode=True,
     )
     params = module.params
-    media_type = json.loads(params["manifest"]).get("mediaType")
     ecr = module.client("ecr")
     recorded, digest = [], None
     try:
+        if params["source_tag"]:
+            source = manifest_under_tag(ecr, params, params["source_tag"])
+            if source is None:
+                module.fail_json(msg=f"{params['repository']} has no image tagged {params['source_tag']!r}")
+            params["manifest"] = source["imageManifest"]
+        media_type = json.loads(params["manifest"]).get("mediaType")
         for tag in params["tags"]:
             current = manifest_under_tag(ecr, params, tag)
             if current and same_manifest(current["imageManifest"], params["manifest"]):

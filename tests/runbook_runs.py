@@ -1,0 +1,187 @@
+"""What the runbook tests share: one ansible-playbook run read through its JSON report, a moto
+server of the test's own, and the AWS requests moto recorded (what the runbook really sent)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+BIN = Path(sys.executable).parent
+REGION = "ap-south-1"
+
+
+class Run:
+    """One ansible-playbook run: its exit status, JSON report (ansible.posix.json) and timing."""
+
+    def __init__(self, name: str, process: subprocess.CompletedProcess, seconds: float):
+        self.name, self.returncode, self.seconds = name, process.returncode, seconds
+        self.output = process.stdout + process.stderr
+        # The JSON report (after the connection's lines at -vvv, before the timer's last line).
+        start = process.stdout.find('{\n    "custom_stats"')
+        self.report = json.JSONDecoder().raw_decode(process.stdout[start:])[0] if start >= 0 else {"plays": []}
+
+    def changed_by_play(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for play in self.report["plays"]:
+            phase = play["play"]["name"].split(" |")[0]
+            changed = sum(bool(task["hosts"].get("localhost", {}).get("changed")) for task in play["tasks"])
+            counts[phase] = counts.get(phase, 0) + changed
+        return counts
+
+    def changed_tasks(self, phase: str) -> list[str]:
+        return [
+            task["task"]["name"]
+            for play in self.report["plays"]
+            if play["play"]["name"].split(" |")[0] == phase
+            for task in play["tasks"]
+            if task["hosts"].get("localhost", {}).get("changed")
+        ]
+
+    def results(self, task_name: str) -> list[dict]:
+        return [
+            task["hosts"]["localhost"]
+            for play in self.report["plays"]
+            for task in play["tasks"]
+            if task["task"]["name"] == task_name and "localhost" in task["hosts"]
+        ]
+
+    def failures(self) -> list[str]:
+        return [
+            f"{task['task']['name']}: {str(task['hosts']['localhost'].get('msg'))[:800]}"
+            for play in self.report["plays"]
+            for task in play["tasks"]
+            if task["hosts"].get("localhost", {}).get("failed") and not task["hosts"]["localhost"].get("ignore_errors")
+        ]
+
+    def messages(self) -> str:
+        return json.dumps(
+            [r.get("msg") for r in self.results("Report the rollback") + self.results("Fail the release")]
+        )
+
+    def explain(self) -> str:
+        return "\n".join(self.failures()) or self.output[-3000:]
+
+
+def run_playbook(name: str, command: list[str], cwd: Path, logs: Path, env: dict | None = None, timeout: int = 1800):
+    """Run ansible-playbook with the JSON callback; keep its output in `logs`, its time in timings.txt."""
+    env = {**os.environ, **(env or {}), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "ANSIBLE_FORCE_COLOR": "0"}
+    started = time.monotonic()
+    process = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    run = Run(name, process, time.monotonic() - started)
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{name}.json").write_text(process.stdout)
+    (logs / f"{name}.stderr").write_text(process.stderr)
+    with (logs / "timings.txt").open("a") as timings:
+        timings.write(f"{name}: {run.seconds:.0f} s, exit {run.returncode}, changed {run.changed_by_play()}\n")
+    print(f"\n{name}: {run.seconds:.0f} s, exit {run.returncode}, changed by phase {run.changed_by_play()}")
+    return run
+
+
+def aws_client_factory(url: str):
+    return lambda service: boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@contextlib.contextmanager
+def moto_server(port: int, log: Path, **environment: str):
+    """A moto server on loopback with the given MOTO_* settings; yields its URL."""
+    env = {**os.environ, **environment}
+    if "MOTO_ENABLE_RECORDING" not in environment:  # record only when asked
+        env.pop("MOTO_ENABLE_RECORDING", None)
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [str(BIN / "moto_server"), "--host=127.0.0.1", f"--port={port}"], env=env, stdout=output, stderr=output
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{url}/moto-api/", timeout=2).ok:
+                    break
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def request_body(request: dict) -> str:
+    body = request.get("body") or ""
+    return base64.b64decode(body).decode(errors="replace") if request.get("body_encoded") else body
+
+
+def aws_operation(request: dict) -> str | None:
+    """The AWS API operation of a request moto recorded (None for moto's own API)."""
+    url = request["url"]
+    if "/moto-api/" in url:
+        return None
+    if target := request["headers"].get("X-Amz-Target"):  # JSON protocols
+        return target.rsplit(".", 1)[-1]
+    if "/operation/" in url:  # Smithy RPC v2 (CBOR)
+        return url.rsplit("/", 1)[-1]
+    body = request_body(request)
+    return parse_qs(body or "").get("Action", [""])[0] or f"{request['method']} {urlparse(url).path}"
+
+
+def recorded_requests(recording: Path, start: int = 0) -> list[dict]:
+    """The requests moto recorded, from line `start` on, each with its operation and parsed body."""
+    requests_ = []
+    for line in recording.read_text().splitlines()[start:]:
+        request = json.loads(line)
+        body = request_body(request)
+        request["operation"] = aws_operation(request)
+        try:
+            request["json"] = json.loads(body) if body.startswith("{") else None
+        except ValueError:
+            request["json"] = None
+        request["form"] = parse_qs(body) if request["json"] is None and "=" in body else {}
+        request["text"] = body
+        requests_.append(request)
+    return requests_
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(("Describe", "List", "Get", "BatchGet", "GET "))
+
+
+def self_signed_certificate(name: str) -> tuple[bytes, bytes]:
+    """A certificate and key for `name`, as ACM imports them (PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem

@@ -1,0 +1,448 @@
+"""The production inventory's release against an emulated production account: what a real account
+is asked to do, read from the requests the runbook really sends.
+
+moto plays the account (inventories/production's account id) holding what the README's "First
+production release" lists as prerequisites: a VPC with public subnets and private ones behind a
+NAT gateway, a wildcard ACM certificate, the public hosted zone. Each run is `ansible-playbook
+release.yml -i inventories/production` with only what an operator fills in given on the command
+line (the VPC's ids, an alarm subscription, the secrets in the environment) and, since nothing
+answers at https://search.finbert-rag.example.com here, a stand-in for the service's health
+answers on loopback. The images, validation and preflight phases are not run (they build images,
+run notebooks against the service, and check the operator's git tree).
+
+What moto does not enforce - a module option it ignores, a request field it drops - is read from
+moto's recording of every request, i.e. what AWS would receive. Runs, in order: a first release
+that fails (scaled to 0), the first release, a re-run after ECS, autoscaling and an operator
+changed things, a --check run, a re-run with one environment value and one secret changed, and a
+release that fails and is rolled back.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+
+import pytest
+
+from tests.conftest import ARTIFACTS, ROOT, free_port
+from tests.runbook_runs import (
+    BIN,
+    aws_client_factory,
+    is_read,
+    moto_server,
+    recorded_requests,
+    run_playbook,
+    self_signed_certificate,
+)
+
+pytestmark = [pytest.mark.timeout(3600), pytest.mark.rehearsal]
+
+ACCOUNT = "000000000000"  # inventories/production's aws_account_id
+DOMAIN = "search.finbert-rag.example.com"
+ZONE = "finbert-rag.example.com"
+FAMILY = "finbert-rag-production-api"
+CLUSTER = "finbert-rag-production"
+SERVICE = "finbert-rag-api"
+TARGET_GROUP = "finbert-rag-production-api"
+REPOSITORY = "finbert-rag/api"
+AWS_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring", "Deploy", "Autoscaling")
+ALL_TAGS = "registry,secrets,iam,infrastructure,monitoring,deploy,autoscaling"
+TOKENS = "a" * 40 + "," + "b" * 40
+
+
+class ServiceHealth:
+    """Stands in for the service at its URL: /health answers as set (status, version)."""
+
+    def __init__(self):
+        self.ready, self.version = False, ""
+        health = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = json.dumps({"status": "ok" if health.ready else "loading", "version": health.version}).encode()
+                self.send_response(200 if health.ready else 503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+def prerequisites(aws) -> dict:
+    """What the account holds before the first release (README, First production release)."""
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    public = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"ap-south-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    private = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{10 + i}.0/24", AvailabilityZone=f"ap-south-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    public_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_routes, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    for subnet in public:
+        ec2.associate_route_table(RouteTableId=public_routes, SubnetId=subnet)
+    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public[0], AllocationId=address)["NatGateway"]["NatGatewayId"]
+    private_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_routes, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    for subnet in private:
+        ec2.associate_route_table(RouteTableId=private_routes, SubnetId=subnet)
+    # The organisation's wildcard certificate, and one for another name that must not be chosen.
+    certificates = {}
+    for name in (f"*.{ZONE}", "api.other.example.net"):
+        certificate, key = self_signed_certificate(name)
+        certificates[name] = aws("acm").import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]
+    aws("route53").create_hosted_zone(Name=ZONE, CallerReference="prerequisite")
+    return {"vpc": vpc, "public": public, "private": private, "certificate": certificates[f"*.{ZONE}"]}
+
+
+@pytest.fixture(scope="module")
+def account(tmp_path_factory):
+    """moto as the production account, with the prerequisites, and what an operator fills in."""
+    base = tmp_path_factory.mktemp("production")
+    recording = base / "moto-recording.jsonl"
+    logs = ARTIFACTS / "production-plan"
+    if logs.exists():
+        for old in logs.iterdir():
+            old.unlink()
+    with moto_server(
+        free_port(),
+        base / "moto.log",
+        MOTO_ACCOUNT_ID=ACCOUNT,
+        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+        MOTO_ECS_SERVICE_RUNNING="2",
+        MOTO_ENABLE_RECORDING="true",
+        MOTO_RECORDER_FILEPATH=str(recording),
+    ) as url:
+        aws = aws_client_factory(url)
+        network = prerequisites(aws)
+        health = ServiceHealth()
+        operator = {
+            "network_vpc_id": network["vpc"],
+            "network_public_subnet_ids": network["public"],
+            "network_private_subnet_ids": network["private"],
+            "service_monitoring_alarm_subscriptions": [{"endpoint": "oncall@example.com", "protocol": "email"}],
+            # Where this test reaches the service (nothing answers at the production URL here).
+            "release_service_url": health.url,
+            "service_readiness_timeout": 20,
+            "service_readiness_poll": 2,
+            "ecs_rollout_wait_poll": 2,
+            # moto: the load balancer has no such attribute until one is set, and the module reads
+            # it first (inventories/local says the same).
+            "load_balancer_drop_invalid_header_fields": None,
+        }
+        (base / "operator.json").write_text(json.dumps(operator))
+        environment = {
+            "AWS_ENDPOINT_URL": url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "FINNEWS_ES_API_KEY": "production-es-api-key-0123456789abcdef",
+            "FINNEWS_API_TOKENS": TOKENS,
+        }
+
+        class Account:
+            def release(self, name, version, *args, tags=ALL_TAGS, env=None):
+                self.start = recording.read_text().count("\n")
+                command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/production"]
+                command += [f"--tags={tags}", f"-erelease_version={version}", f"-e@{base / 'operator.json'}", *args]
+                return run_playbook(name, command, ROOT, logs, env={**environment, **(env or {})})
+
+            def requests(self, start=None):
+                return recorded_requests(recording, self.start if start is None else start)
+
+        account = Account()
+        account.aws, account.network, account.health, account.logs = aws, network, health, logs
+        yield account
+        health.server.shutdown()
+        write_plan(logs)
+
+
+def write_plan(logs) -> None:
+    """What each run changed, phase by phase (test-artifacts/production-plan/plan.md): the plan an
+    operator reads before a first production release."""
+    lines = []
+    for report in sorted(logs.glob("*.json"), key=lambda path: path.stat().st_mtime):
+        text = report.read_text()
+        start = text.find('{\n    "custom_stats"')
+        if start < 0:
+            continue
+        lines.append(f"## {report.stem}")
+        for play in json.JSONDecoder().raw_decode(text[start:])[0]["plays"]:
+            changed = [t["task"]["name"] for t in play["tasks"] if t["hosts"].get("localhost", {}).get("changed")]
+            lines.append(f"- {play['play']['name']}: " + ("; ".join(changed) if changed else "nothing changed"))
+    (logs / "plan.md").write_text("\n".join(lines) + "\n")
+
+
+def sent(requests, operation: str) -> list[dict]:
+    return [request["json"] or request["form"] for request in requests if request["operation"] == operation]
+
+
+def revision_status(aws, revision: int) -> str:
+    return aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:{revision}")["taskDefinition"]["status"]
+
+
+def service(aws) -> dict:
+    return aws("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+
+
+def live_revision(aws) -> int:
+    """The revision number the service points at (ECS gives an ARN, moto sometimes family:revision)."""
+    return int(service(aws)["taskDefinition"].rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def first_releases(account):
+    """A first release whose service never turns ready, then the first release that does."""
+    failed = account.release("first-release-fails", "v2.0.0")
+    failed_requests = account.requests()
+    account.health.ready, account.health.version = True, "v2.0.0"
+    passed = account.release("first-release", "v2.0.0")
+    return failed, failed_requests, passed, account.requests(0)
+
+
+def test_failure_2_a_failed_first_release_is_scaled_to_zero(account, first_releases):
+    failed, _, _, _ = first_releases
+    assert failed.returncode != 0
+    assert "FIRST RELEASE FAILED" in failed.messages() and "scaled to 0 tasks" in failed.messages(), failed.explain()
+    assert "ROLLBACK FAILED" not in failed.output
+    assert "RELEASE FAILED: v2.0.0 did not deploy (a first release: scaled to 0 tasks" in failed.messages()
+    # The revision it registered is gone; the next release registered its own and serves.
+    assert revision_status(account.aws, 1) == "INACTIVE"
+
+
+def test_failure_2_the_first_release_passes_through_the_domain_record(account, first_releases):
+    _, _, passed, requests = first_releases
+    assert passed.returncode == 0, passed.explain()
+    live = service(account.aws)
+    assert live_revision(account.aws) == 2 and live["desiredCount"] == 2
+    # The domain is an alias of the load balancer, created (and waited for) by the infrastructure phase.
+    balancer = account.aws("elbv2").describe_load_balancers(Names=["finbert-rag-production"])["LoadBalancers"][0]
+    zone = account.aws("route53").list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
+    records = account.aws("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    record = next(r for r in records if r["Name"] == f"{DOMAIN}." and r["Type"] == "A")
+    assert record["AliasTarget"]["DNSName"].rstrip(".").lower() == balancer["DNSName"].lower()
+    assert record["AliasTarget"]["HostedZoneId"] == balancer["CanonicalHostedZoneId"]
+    operations = [request["operation"] or "" for request in requests]
+    change = next(
+        i
+        for i, op in enumerate(operations)
+        if op.startswith(f"POST /2013-04-01/hostedzone/{zone.split('/')[-1]}/rrset")
+    )
+    assert any(op.startswith("GET /2013-04-01/change/") for op in operations[change:]), "the record is waited for"
+    # ...before anything of the deploy.
+    assert change < operations.index("RegisterTaskDefinition")
+
+
+def test_failure_4_health_checks_and_timeouts(first_releases):
+    *_, requests = first_releases
+    [group] = sent(requests, "CreateTargetGroup")
+    assert group["HealthCheckPath"] == ["/health/ready"]
+    check_timeout = int(group["HealthCheckTimeoutSeconds"][0])
+    for definition in sent(requests, "RegisterTaskDefinition"):
+        [container] = definition["containerDefinitions"]
+        command = " ".join(container["healthCheck"]["command"])
+        assert "/health/live" in command and "/health/ready" not in command
+        assert container["healthCheck"]["timeout"] <= check_timeout
+        environment = {variable["name"]: variable["value"] for variable in container["environment"]}
+        # /health/ready waits for the store's health call: that call gives up before the check does.
+        assert float(environment["FINNEWS_ES_REQUEST_TIMEOUT"]) < check_timeout
+
+
+def test_failure_5_ecs_rolls_back_by_itself(first_releases):
+    *_, requests = first_releases
+    configurations = [request["deploymentConfiguration"] for request in sent(requests, "CreateService")]
+    configurations += [
+        request["deploymentConfiguration"] for request in sent(requests, "UpdateService") if request.get("desiredCount")
+    ]
+    assert configurations
+    for configuration in configurations:
+        assert configuration["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+
+
+def test_failure_6_alarms_before_the_deploy_and_someone_hears_them(account, first_releases):
+    _, failed_requests, _, requests = first_releases
+    # Created although the deploy failed: the monitoring phase runs before it.
+    operations = [request["operation"] or "" for request in failed_requests]
+    assert operations.index("PutMetricAlarm") < operations.index("RegisterTaskDefinition")
+    alarms = {alarm["AlarmName"]: alarm for alarm in account.aws("cloudwatch").describe_alarms()["MetricAlarms"]}
+    below = alarms["finbert-rag-production-healthy-hosts-below-minimum"]
+    assert below["MetricName"] == "HealthyHostCount" and below["Namespace"] == "AWS/ApplicationELB"
+    assert below["ComparisonOperator"] == "LessThanThreshold" and below["Threshold"] == 2
+    assert below["TreatMissingData"] == "breaching"
+    assert {dimension["Name"] for dimension in below["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
+    for source, metric in (("targets", "HTTPCode_Target_4XX_Count"), ("load-balancer", "HTTPCode_ELB_4XX_Count")):
+        alarm = alarms[f"finbert-rag-production-{source}-4xx-rate"]
+        assert alarm["MetricName"] == metric and alarm["Namespace"] == "AWS/ApplicationELB"
+    topic = next(t["TopicArn"] for t in account.aws("sns").list_topics()["Topics"] if t["TopicArn"].endswith("-alarms"))
+    endpoints = {s["Endpoint"] for s in account.aws("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]}
+    assert endpoints == {"oncall@example.com"}
+    assert not [request for request in requests if request["operation"] == "Unsubscribe"]
+
+
+def test_failure_7_network_shape_and_autoscaling(account, first_releases):
+    *_, requests = first_releases
+    [balancer] = sent(requests, "CreateLoadBalancer")
+    assert sorted(value for key, [value] in balancer.items() if key.startswith("Subnets.member.")) == sorted(
+        account.network["public"]
+    )
+    [created] = sent(requests, "CreateService")
+    network = created["networkConfiguration"]["awsvpcConfiguration"]
+    assert sorted(network["subnets"]) == sorted(account.network["private"]) and network["assignPublicIp"] == "DISABLED"
+    autoscaling = account.aws("application-autoscaling")
+    [target] = autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    assert target["ResourceId"] == f"service/{CLUSTER}/{SERVICE}" and (
+        target["MinCapacity"],
+        target["MaxCapacity"],
+    ) == (
+        2,
+        6,
+    )
+    [policy] = autoscaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"]
+    configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    assert configuration["PredefinedMetricSpecification"]["PredefinedMetricType"] == "ECSServiceAverageCPUUtilization"
+
+
+def test_failure_8_smaller_things(account, first_releases):
+    *_, requests = first_releases
+    # No instance profile beside the ECS roles (iam_role's deprecated default would make one).
+    assert account.aws("iam").list_instance_profiles()["InstanceProfiles"] == []
+    # awslogs does not block the service when CloudWatch Logs cannot take its output.
+    definition = sent(requests, "RegisterTaskDefinition")[-1]
+    [container] = definition["containerDefinitions"]
+    assert container["logConfiguration"]["options"]["mode"] == "non-blocking"
+    # The wildcard certificate was found for the domain, not the other one.
+    https = [listener for listener in sent(requests, "CreateListener") if listener["Protocol"] == ["HTTPS"]]
+    assert https and https[0]["Certificates.member.1.CertificateArn"] == [account.network["certificate"]]
+    # Roles with a path (IAM Identity Center's) may push.
+    policy = json.loads(account.aws("ecr").get_repository_policy(repositoryName=REPOSITORY)["policyText"])
+    pushers = next(s for s in policy["Statement"] if s["Sid"] == "PushByNamedRoles")["Condition"]["ArnLike"]
+    assert f"arn:aws:iam::{ACCOUNT}:role/*/finbert-rag-release" in pushers["aws:PrincipalArn"]
+    # Elasticsearch's credential is an API key from Secrets Manager.
+    secrets = {secret["name"]: secret["valueFrom"] for secret in container["secrets"]}
+    assert set(secrets) == {"FINNEWS_ES_API_KEY", "FINNEWS_API_TOKENS"}
+    stored = account.aws("secretsmanager").get_secret_value(SecretId="finbert-rag/production/elasticsearch")
+    assert json.loads(stored["SecretString"]) == {"api_key": "production-es-api-key-0123456789abcdef"}
+    assert secrets["FINNEWS_ES_API_KEY"] == stored["ARN"] + ":api_key::"
+
+
+@pytest.fixture(scope="module")
+def rerun(account, first_releases):
+    """ECS registers a task, autoscaling sets 4 tasks and an operator subscribes by hand; then
+    the same release again."""
+    aws = account.aws
+    group = aws("elbv2").describe_target_groups(Names=[TARGET_GROUP])["TargetGroups"][0]["TargetGroupArn"]
+    aws("elbv2").register_targets(TargetGroupArn=group, Targets=[{"Id": "10.40.10.25", "Port": 8000}])
+    aws("ecs").update_service(cluster=CLUSTER, service=SERVICE, desiredCount=4)
+    topic = next(t["TopicArn"] for t in aws("sns").list_topics()["Topics"] if t["TopicArn"].endswith("-alarms"))
+    aws("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="added-by-hand@example.com")
+    run = account.release("re-run", "v2.0.0")
+    return run, account.requests(), group, topic
+
+
+def test_rerun_changes_nothing(rerun):
+    run, requests, _, _ = rerun
+    assert run.returncode == 0, run.explain()
+    changed = run.changed_by_play()
+    assert {phase: changed.get(phase) for phase in AWS_PHASES} == dict.fromkeys(AWS_PHASES, 0), {
+        phase: run.changed_tasks(phase) for phase in AWS_PHASES
+    }
+    assert not [request["operation"] for request in requests if not is_read(request["operation"] or "GET ")]
+
+
+def test_failure_1_the_infrastructure_phase_leaves_the_targets_alone(account, rerun):
+    _, requests, group, _ = rerun
+    targets = account.aws("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
+    assert [(t["Target"]["Id"], t["Target"]["Port"]) for t in targets] == [("10.40.10.25", 8000)]
+    assert "DeregisterTargets" not in {request["operation"] for request in requests}
+
+
+def test_failure_6_a_subscription_added_by_hand_stays(account, rerun):
+    *_, topic = rerun
+    endpoints = {s["Endpoint"] for s in account.aws("sns").list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]}
+    assert endpoints == {"oncall@example.com", "added-by-hand@example.com"}
+
+
+def test_failure_7_a_release_keeps_autoscaling_s_count(account, rerun):
+    assert service(account.aws)["desiredCount"] == 4
+
+
+def test_check_mode_asks_for_reads_only(account, rerun):
+    run = account.release("check", "v2.0.0", "--check")
+    assert run.returncode == 0, run.explain()
+    assert all(count == 0 for count in run.changed_by_play().values()), run.changed_by_play()
+    writes = {request["operation"] for request in account.requests() if not is_read(request["operation"] or "GET ")}
+    assert not writes
+
+
+def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(account, rerun):
+    before = live_revision(account.aws)
+    run = account.release(
+        "changed-environment-and-secret",
+        "v2.0.0",
+        '-e{"ecs_deploy_extra_environment": {"FINNEWS_WORKERS": "2", "FINNEWS_STORE_BACKEND": "elasticsearch",'
+        ' "FINNEWS_ES_HOSTS": "https://search-es.finbert-rag.example.com:9200", "FINNEWS_ES_INDEX": "finnews-2"}}',
+        tags="secrets,iam,infrastructure,deploy",
+        env={"FINNEWS_API_TOKENS": "c" * 40},
+    )
+    assert run.returncode == 0, run.explain()
+    live = live_revision(account.aws)
+    assert live == before + 1
+    definition = account.aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:{live}", include=["TAGS"])
+    [container] = definition["taskDefinition"]["containerDefinitions"]
+    assert {"name": "FINNEWS_ES_INDEX", "value": "finnews-2"} in container["environment"]
+    tags = {tag["key"]: tag["value"] for tag in definition["tags"]}
+    assert tags["release-version"] == "v2.0.0" and tags["previous-task-definition"] == f"{FAMILY}:{before}"
+
+
+def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, rerun):
+    ecr = account.aws("ecr")
+
+    def manifest(version):  # what the images phase leaves in ECR: the version's manifest under its tag
+        return json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": 7,
+                    "digest": "sha256:" + version.encode().hex().ljust(64, "0"),
+                },
+                "layers": [],
+            }
+        )
+
+    for version, tags in (("v2.0.0", ["v2.0.0"]), ("v2.1.0", ["v2.1.0", "prod", "latest"])):
+        for tag in tags:
+            ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest(version), imageTag=tag)
+    serving = f"{FAMILY}:{live_revision(account.aws)}"
+    account.health.version = "v2.0.0"  # v2.1.0 never turns ready
+    run = account.release("failed-release", "v2.1.0", tags="secrets,iam,infrastructure,deploy")
+    assert run.returncode != 0
+    assert "ROLLED BACK: v2.1.0 failed to deploy" in run.messages(), run.explain()
+    assert f"{serving} (v2.0.0) again" in run.messages()
+    assert f"{FAMILY}:{live_revision(account.aws)}" == serving
+    assert revision_status(account.aws, live_revision(account.aws) + 1) == "INACTIVE"
+
+    def named(tag):  # the manifest a tag names (moto's digests do not tell manifests apart)
+        return ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"][0][
+            "imageManifest"
+        ]
+
+    assert named("prod") == named("latest") == named("v2.0.0") != named("v2.1.0")

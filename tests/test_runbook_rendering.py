@@ -1,0 +1,224 @@
+"""What the runbook renders before it reaches AWS, templated by Ansible itself with the production
+inventory: the task definition and its hash, the release's secret checks, and what the images
+phase and `make release-local` do on a machine that lacks the image tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+IMAGE_TOOLS = {"buildah", "skopeo", "debootstrap", "docker", "podman"}
+
+BIN = Path(sys.executable).parent
+
+# The deploy phase's inputs to the task definition, as the production inventory sees them.
+BASE = {
+    "ecs_deploy_family": "finbert-rag-production-api",
+    "ecs_deploy_container": "api",
+    "ecs_deploy_container_port": 8000,
+    "ecs_deploy_image": "000000000000.dkr.ecr.ap-south-1.amazonaws.com/finbert-rag/api:v2.0.0",
+    "ecs_deploy_environment": {"FINNEWS_APP_VERSION": "v2.0.0", "FINNEWS_ES_REQUEST_TIMEOUT": "3"},
+    "ecs_deploy_secrets": [
+        {
+            "name": "FINNEWS_API_TOKENS",
+            "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:api-tokens-AbCdEf:tokens::",
+        },
+        {"name": "FINNEWS_ES_API_KEY", "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:es-GhIjKl:api_key::"},
+    ],
+    "ecs_deploy_secret_versions": {"api-tokens": "v-1", "es": "v-1"},
+    "ecs_deploy_live_path": "{{ service_live_path }}",
+    "ecs_deploy_health_check_timeout": "{{ service_health_check_timeout }}",
+    "ecs_deploy_execution_role_arn": "arn:aws:iam::0:role/finbert-rag-production-task-execution",
+    "ecs_deploy_task_role_arn": "arn:aws:iam::0:role/finbert-rag-production-task",
+    "ecs_deploy_log_group": "/ecs/finbert-rag-production",
+    "ecs_deploy_log_region": "ap-south-1",
+}
+# One change each, of what the collection's own comparison overlooks; each must register anew.
+VARIANTS = {
+    "same": {},
+    "same, rendered again": {},
+    "environment value": {"ecs_deploy_extra_environment": {"FINNEWS_WORKERS": "3"}},
+    "secret ARN (a recreated secret)": {
+        "ecs_deploy_secrets": [
+            BASE["ecs_deploy_secrets"][0],
+            {
+                "name": "FINNEWS_ES_API_KEY",
+                "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:es-ZzZzZz:api_key::",
+            },
+        ]
+    },
+    "secret value (a new version)": {"ecs_deploy_secret_versions": {"api-tokens": "v-2", "es": "v-1"}},
+    "cpu": {"ecs_deploy_cpu": 4096},
+    "memory": {"ecs_deploy_memory": 8192},
+    "execution role": {"ecs_deploy_execution_role_arn": "arn:aws:iam::0:role/other"},
+    "task role": {"ecs_deploy_task_role_arn": "arn:aws:iam::0:role/other"},
+    "image": {"ecs_deploy_image": BASE["ecs_deploy_image"].replace("v2.0.0", "v2.0.1")},
+}
+
+
+def playbook(tmp_path: Path, tasks: list[dict], name: str = "render") -> Path:
+    path = tmp_path / f"{name}.yml"
+    path.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Render",
+                    "hosts": "release",
+                    "gather_facts": False,
+                    "vars_files": [str(ROOT / "playbooks/vars/service.yml")],
+                    "tasks": tasks,
+                }
+            ],
+            sort_keys=False,
+        )
+    )
+    return path
+
+
+def ansible_playbook(path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), str(path), "-i", "inventories/production", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict:
+    """The ecs_deploy role's task definition and hash for the base inputs and each variant."""
+    tmp_path = tmp_path_factory.mktemp("rendered")
+    output = tmp_path / "rendered.json"
+    tasks = [{"name": "Start", "ansible.builtin.set_fact": {"rendered": {}}}]
+    for name, change in VARIANTS.items():
+        tasks += [
+            {
+                "name": f"Render {name}",
+                "ansible.builtin.include_role": {"name": "ecs_deploy", "tasks_from": "definition"},
+                "vars": {**BASE, **change},
+            },
+            {
+                "name": f"Keep {name}",
+                "ansible.builtin.set_fact": {
+                    "rendered": "{{ rendered | combine({" + json.dumps(name) + ": {'definition': ecs_deploy_definition,"
+                    " 'hash': ecs_deploy_definition_hash}}) }}"
+                },
+            },
+        ]
+    tasks.append(
+        {
+            "name": "Write",
+            "ansible.builtin.copy": {"content": "{{ rendered | to_json }}", "dest": str(output), "mode": "0600"},
+        }
+    )
+    result = ansible_playbook(playbook(tmp_path, tasks))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(output.read_text())
+
+
+def test_failure_3_every_change_of_the_definition_or_its_secrets_changes_its_hash(rendered):
+    base = rendered["same"]["hash"]
+    assert len(base) == 64
+    # Rendered again from the same inputs, the same hash: a re-run registers nothing.
+    assert rendered["same, rendered again"]["hash"] == base
+    changed = {name: rendered[name]["hash"] != base for name in VARIANTS if not name.startswith("same")}
+    assert all(changed.values()), changed
+
+
+def test_failure_4_the_container_checks_liveness_within_the_timeout(rendered):
+    [container] = rendered["same"]["definition"]["containers"]
+    check = container["healthCheck"]
+    command = " ".join(check["command"])
+    assert "http://127.0.0.1:8000/health/live" in command and "/health/ready" not in command
+    assert check["timeout"] == 5 and "timeout=4" in command  # the request gives up before ECS does
+    assert container["logConfiguration"]["options"]["mode"] == "non-blocking"
+
+
+def release_secrets_play(tmp_path: Path, secrets: list[dict]) -> subprocess.CompletedProcess:
+    tasks = [
+        {
+            "name": "Check and store",
+            "ansible.builtin.include_role": {"name": "release_secrets"},
+            "vars": {"release_secrets_secrets": secrets},
+        }
+    ]
+    # Nothing may reach AWS: a refused value fails before the secrets are stored.
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    return ansible_playbook(playbook(tmp_path, tasks, "secrets"), env={**os.environ, **env})
+
+
+@pytest.mark.parametrize(
+    ("tokens", "refusal"),
+    [
+        ("", "no value for finbert-rag/production/api-tokens:tokens"),
+        ("   ", "no value for finbert-rag/production/api-tokens:tokens"),
+        (" , ,, ", "finbert-rag/production/api-tokens:tokens holds no token"),
+        ("x" * 40 + ", short-token-31-characters-long", "api-tokens:tokens token 2 is shorter than 32 characters"),
+        ("y" * 31, "api-tokens:tokens token 1 is shorter than 32 characters"),
+    ],
+    ids=["empty", "blank", "commas", "one-short", "31-characters"],
+)
+def test_api_tokens_the_service_would_refuse_stop_the_release(tmp_path, tokens, refusal):
+    secrets = [
+        {
+            "name": "finbert-rag/production/api-tokens",
+            "description": "Bearer tokens",
+            "value": {"tokens": tokens},
+            "token_keys": ["tokens"],
+        }
+    ]
+    result = release_secrets_play(tmp_path, secrets)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert refusal in output, output[-3000:]
+    assert "Store the secrets in Secrets Manager" not in output
+    for token in filter(None, (t.strip() for t in tokens.split(","))):
+        assert token not in output
+
+
+def test_make_release_local_installs_the_image_tools_first():
+    """On a fresh machine the images phase finds buildah and friends: make installs them first."""
+    result = subprocess.run(["make", "-n", "release-local"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    install = next(i for i, line in enumerate(lines) if "apt-get install" in line and "buildah" in line)
+    for tool in ("buildah", "skopeo", "debootstrap", "docker-registry"):
+        assert tool in lines[install]
+    assert install < next(i for i, line in enumerate(lines) if "ansible-playbook release.yml" in line)
+
+
+def test_images_phase_names_the_missing_tools_and_the_command(tmp_path):
+    """Without buildah, skopeo and debootstrap, the images phase says which and how to install them."""
+    # This machine's programs, less the image tools: a fresh machine's PATH.
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for folder in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for program in Path(folder).iterdir():
+            if program.name not in IMAGE_TOOLS and not (bare / program.name).exists():
+                (bare / program.name).symlink_to(program)
+    tasks = [
+        {
+            "name": "Images",
+            "ansible.builtin.include_role": {"name": "images"},
+            "vars": {"images_version": "v2.0.0", "images_registry": "127.0.0.1:9"},
+        }
+    ]
+    env = {"PATH": str(bare), "HOME": str(tmp_path)}
+    result = ansible_playbook(
+        playbook(tmp_path, tasks, "images"), f"-eansible_python_interpreter={sys.executable}", env=env
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "building with buildah needs buildah, skopeo, debootstrap" in output, output[-3000:]
+    assert "make image-deps" in output and "apt-get install buildah skopeo debootstrap" in output
