@@ -229,8 +229,8 @@ def test_not_ready_until_models_are_loaded(tmp_path, model_cache_dir, sample_ind
 
     cache = tmp_path / "models"
     cache.mkdir()
-    for name in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
-        (cache / name).symlink_to(model_cache_dir / name)
+    for model in model_cache_dir.iterdir():  # the models and their exports
+        (cache / model.name).symlink_to(model)
     app = create_app({"MODEL_CACHE_DIR": str(cache), "STORE_PATH": str(sample_index), "ALLOW_ANONYMOUS": True})
     client = app.test_client()
     registry = app.extensions[SEARCH_SERVICE].registry
