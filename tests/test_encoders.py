@@ -184,7 +184,8 @@ def test_the_index_records_how_its_vectors_were_made(registry, tmp_path):
     (tmp_path / "few.jsonl").write_text("\n".join(lines) + "\n")
     store = EmbeddedStore(tmp_path / "index")
     ingest([tmp_path / "few.jsonl"], registry, store, progress=False)
-    recorded = store.generation().manifest["meta"]
+    with store.reading() as generation:
+        recorded = generation.manifest["meta"]
     backend = registry.ingest_backend
     assert set(recorded["precision"]) == {"embedding384d", "embedding768d"}
     assert all(made[0].startswith(f"{backend}/") for made in recorded["precision"].values())
@@ -201,7 +202,8 @@ def test_an_index_built_in_parts_by_two_backends_lists_both(tmp_path):
     store.upsert(documents, vectors, {**TEST_META, "precision": {"embedding384d": ["onnx/float32"]}})
     documents, vectors = random_documents(4, start=4)
     store.upsert(documents, vectors, {**TEST_META, "precision": {"embedding384d": ["torch/float16"]}})
-    assert store.generation().manifest["meta"]["precision"] == {"embedding384d": ["onnx/float32", "torch/float16"]}
+    with store.reading() as generation:
+        assert generation.manifest["meta"]["precision"] == {"embedding384d": ["onnx/float32", "torch/float16"]}
     # Other models are refused as before.
     other = {**TEST_META, "models": {**TEST_META["models"], "embedding384d": "other"}}
     with pytest.raises(StoreError, match="ingest into a new index"):

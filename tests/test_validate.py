@@ -856,9 +856,9 @@ def elasticsearch_service(fake_elasticsearch, generated_corpus, registry, model_
     app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), **es_config(fake_elasticsearch, alias)})
     result = app.test_cli_runner().invoke(args=["es", "create-index", "--replicas", "0"])
     assert result.exit_code == 0, result.output
-    generation = EmbeddedStore(index).generation()
-    documents = [generation.document(row) for row in range(generation.size)]
-    vectors = {field: np.asarray(generation.vectors[field]) for field in FIELD_DIMS}
+    with EmbeddedStore(index).reading() as generation:
+        documents = [generation.document(row) for row in range(generation.size)]
+        vectors = {field: np.array(generation.vectors[field]) for field in FIELD_DIMS}
     assert app.extensions[SEARCH_SERVICE].store.upsert(documents, vectors, registry.index_meta()) == []
     settings = {
         "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),

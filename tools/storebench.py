@@ -102,8 +102,9 @@ def build_index(folder: Path, documents: int, clusters: int, seed: int) -> tuple
     commit took (0 when an earlier run built it)."""
     path = folder / f"store-{documents}-c{clusters}-seed{seed}"
     store = EmbeddedStore(path, ann_min_documents=0)
-    if store.generation() is not None:
-        return store, 0.0
+    with store.reading() as existing:
+        if existing is not None:
+            return store, 0.0
     rng = np.random.default_rng(seed)
     docs: list[dict] = []
     vectors = {name: np.empty((documents, dims), dtype=np.float32) for name, dims in FIELD_DIMS.items()}
@@ -149,48 +150,52 @@ def half_precision_scan(matrix: np.ndarray, query: np.ndarray, rows: int, repeat
 
 def run(folder: Path, documents: int, clusters: int, queries: int, seed: int, echo=print) -> dict:
     store, build_s = build_index(folder, documents, clusters, seed)
-    generation = store.generation()
-    disk = sum(f.stat().st_size for f in generation.folder.iterdir())
-    echo(f"index: {documents:,} documents, {disk / 1e9:.2f} GB on disk, written in {build_s:.1f} s")
-    query_vectors = synthetic_vectors(queries, clusters, seed + 10_000)
-    date_range = SearchFilters(
-        published_from=START + dt.timedelta(days=365), published_to=START + dt.timedelta(days=730)
-    )
-    filter_cases = {"none": SearchFilters(), "date range": date_range, "doc type": SearchFilters(doc_types=("news",))}
-    results: dict = {"documents": documents, "clusters": clusters, "queries": queries, "build_s": round(build_s, 1),
-                     "disk_bytes": disk, "fields": {}}  # fmt: skip
-    ivf = dict(generation.ivf)
-    for field in FIELD_NAMES:
-        field_results = {}
-        for case, filters in filter_cases.items():
-            generation.ivf = {}
-            exact_ms, exact_ids = timed_search(generation, field, query_vectors[field], filters)
-            generation.ivf = ivf
-            approx_ms, approx_ids = timed_search(generation, field, query_vectors[field], filters)
-            field_results[case] = {
-                "exact_p50_ms": round(percentile(exact_ms, 50), 2),
-                "exact_p95_ms": round(percentile(exact_ms, 95), 2),
-                "ivf_p50_ms": round(percentile(approx_ms, 50), 2),
-                "ivf_p95_ms": round(percentile(approx_ms, 95), 2),
-                "recall@10": round(recall(approx_ids, exact_ids), 4),
-            }
-            echo(f"{field} {case}: {field_results[case]}")
-            if case == "none":
-                shipped = ivf[field].nprobe
-                sweep = {}
-                for nprobe in (max(1, shipped // 2), shipped * 2):
-                    ivf[field].nprobe = nprobe
-                    ms, ids = timed_search(generation, field, query_vectors[field], filters)
-                    sweep[nprobe] = {
-                        "ivf_p50_ms": round(percentile(ms, 50), 2),
-                        "recall@10": round(recall(ids, exact_ids), 4),
-                    }
-                ivf[field].nprobe = shipped
-                field_results["nprobe"] = {"shipped": shipped, "nlist": ivf[field].index.nlist, "sweep": sweep}
-        field_results["scan_ms_float32_vs_float16"] = half_precision_scan(
-            generation.vectors[field], query_vectors[field][0], min(documents, 200_000)
+    with store.reading() as generation:
+        disk = sum(f.stat().st_size for f in generation.folder.iterdir())
+        echo(f"index: {documents:,} documents, {disk / 1e9:.2f} GB on disk, written in {build_s:.1f} s")
+        query_vectors = synthetic_vectors(queries, clusters, seed + 10_000)
+        date_range = SearchFilters(
+            published_from=START + dt.timedelta(days=365), published_to=START + dt.timedelta(days=730)
         )
-        results["fields"][field] = field_results
+        filter_cases = {
+            "none": SearchFilters(),
+            "date range": date_range,
+            "doc type": SearchFilters(doc_types=("news",)),
+        }
+        results: dict = {"documents": documents, "clusters": clusters, "queries": queries, "build_s": round(build_s, 1),
+                         "disk_bytes": disk, "fields": {}}  # fmt: skip
+        ivf = dict(generation.ivf)
+        for field in FIELD_NAMES:
+            field_results = {}
+            for case, filters in filter_cases.items():
+                generation.ivf = {}
+                exact_ms, exact_ids = timed_search(generation, field, query_vectors[field], filters)
+                generation.ivf = ivf
+                approx_ms, approx_ids = timed_search(generation, field, query_vectors[field], filters)
+                field_results[case] = {
+                    "exact_p50_ms": round(percentile(exact_ms, 50), 2),
+                    "exact_p95_ms": round(percentile(exact_ms, 95), 2),
+                    "ivf_p50_ms": round(percentile(approx_ms, 50), 2),
+                    "ivf_p95_ms": round(percentile(approx_ms, 95), 2),
+                    "recall@10": round(recall(approx_ids, exact_ids), 4),
+                }
+                echo(f"{field} {case}: {field_results[case]}")
+                if case == "none":
+                    shipped = ivf[field].nprobe
+                    sweep = {}
+                    for nprobe in (max(1, shipped // 2), shipped * 2):
+                        ivf[field].nprobe = nprobe
+                        ms, ids = timed_search(generation, field, query_vectors[field], filters)
+                        sweep[nprobe] = {
+                            "ivf_p50_ms": round(percentile(ms, 50), 2),
+                            "recall@10": round(recall(ids, exact_ids), 4),
+                        }
+                    ivf[field].nprobe = shipped
+                    field_results["nprobe"] = {"shipped": shipped, "nlist": ivf[field].index.nlist, "sweep": sweep}
+            field_results["scan_ms_float32_vs_float16"] = half_precision_scan(
+                generation.vectors[field], query_vectors[field][0], min(documents, 200_000)
+            )
+            results["fields"][field] = field_results
     results["max_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return results
 

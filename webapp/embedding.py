@@ -74,9 +74,11 @@ def load_field_encoder(
         raise ModelCacheError(f"unknown encoder backend {backend!r}; known: {', '.join(BACKENDS)}")
     entry = model_name if backend == "torch" else export_name(model_name)
     if backend != "torch" and not cache.has(entry):
+        # The export is made from the model: an empty cache needs both commands.
+        fetch = "" if cache.has(model_name) else f"`flask models fetch {model_name}`, then "
         raise ModelCacheError(
             f"the {backend} backend runs {model_name}'s ONNX export, which the model cache {cache.root} "
-            f"lacks: run `flask models export {model_name}` (or choose FINNEWS_*_BACKEND=torch)"
+            f"lacks: run {fetch}`flask models export {model_name}` (or choose FINNEWS_*_BACKEND=torch)"
         )
     cached = cache.verify(entry)
     try:
