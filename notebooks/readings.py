@@ -17,10 +17,8 @@ from dataclasses import dataclass
 
 import requests
 
-# /health's status when the service is ready and serving. "ok" is the status of the health report
-# before the earlier tools' health fields arrive (issue #11: "healthy"); remove "ok" once that has
-# landed on main.
-HEALTHY_SERVICE_STATUSES = ("healthy", "ok")
+# /health's status when the service is ready and serving (webapp/schemas.py: HealthReport).
+HEALTHY_SERVICE_STATUSES = ("healthy",)
 # The embedded store reports "ok" when its index is open and readable.
 EMBEDDED_STORE_READY = "ok"
 
