@@ -55,27 +55,25 @@ def test_the_lock_pins_every_package_with_hashes_and_agrees_with_requirements_tx
     assert not [name for name in versions if name.startswith("nvidia-")]
 
 
-def test_the_torch_less_image_installs_the_lock_less_torch_and_what_only_torch_stack_required():
+def test_the_torch_less_image_leaves_out_the_torch_stack_and_only_what_it_required():
     stack = re.search(r'^ARG TORCH_STACK="([^"]+)"$', DOCKERFILE, re.M).group(1).split()
-    assert "python3 /build/lock_without.py /build/requirements.lock $TORCH_STACK" in DOCKERFILE
-    exported = subprocess.run(
-        [sys.executable, ROOT / "docker" / "lock_without.py", ROOT / "requirements.lock", *stack],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    kept, locked = requirements_with_hashes(exported), requirements_with_hashes(LOCK)
-    assert all(locked[requirement] == hashes for requirement, hashes in kept.items())
-    names = {requirement.split("==")[0] for requirement in kept}
-    assert not names & {"torch", "sentence-transformers", "transformers", "scikit-learn", "onnx"}
-    assert not names & {"sympy", "networkx", "scipy", "safetensors"}, "required only by the torch stack"
-    # What the exported encoders and the service run on, and what tokenizers needs.
-    assert {"onnxruntime", "openvino", "tokenizers", "huggingface-hub", "numpy", "flask", "faiss-cpu"} <= names
-    missing = subprocess.run(
-        [sys.executable, ROOT / "docker" / "lock_without.py", ROOT / "requirements.lock", "no-such-package"],
-        capture_output=True,
-        text=True,
-    )
+    assert "$(python3 /build/torch_stack.py /build/requirements.lock $TORCH_STACK)" in DOCKERFILE
+
+    def brought_by(*names):
+        return subprocess.run(
+            [sys.executable, ROOT / "docker" / "torch_stack.py", ROOT / "requirements.lock", *names],
+            capture_output=True,
+            text=True,
+        )
+
+    left_out = set(brought_by(*stack).stdout.split())
+    locked = {requirement.split("==")[0] for requirement in requirements_with_hashes(LOCK)}
+    assert left_out <= locked
+    assert {"torch", "sentence-transformers", "transformers", "scikit-learn", "onnx"} <= left_out
+    assert {"sympy", "networkx", "scipy", "safetensors"} <= left_out, "required only by the torch stack"
+    # What the exported encoders and the service run on stays, and what tokenizers needs.
+    assert not left_out & {"onnxruntime", "openvino", "tokenizers", "huggingface-hub", "numpy", "flask", "faiss-cpu"}
+    missing = brought_by("no-such-package")
     assert missing.returncode != 0 and "not in the lock: no-such-package" in missing.stderr
 
 

@@ -1,10 +1,11 @@
-"""Print requirements.lock without the named packages and what only they required.
+"""Print the packages of requirements.lock that the named ones bring: themselves, and every
+package that only they required, one name per line.
 
-The torch-less image installs this, hashes and all (pip --require-hashes --no-deps), so that it
-keeps the lock's pins instead of resolving requirements.txt again. pip-compile's "# via" notes
-say who required each package: a package is left out when every package that required it is.
+The torch-less image installs the lock as the other image does (pins and hashes checked), then
+uninstalls these. pip-compile's "# via" notes say who required each package: a package goes
+when every package that required it goes; one asked for by requirements.txt itself stays.
 
-    python3 lock_without.py requirements.lock torch sentence-transformers ... > exported.lock
+    python3 torch_stack.py requirements.lock torch sentence-transformers ...
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def entries(lines: list[str]) -> tuple[list[str], list[tuple[str, list[str], set
     return header, found
 
 
-def without(lock: str, names: list[str]) -> str:
-    header, found = entries(lock.splitlines(keepends=True))
+def brought_by(lock: str, names: list[str]) -> list[str]:
+    _, found = entries(lock.splitlines(keepends=True))
     left_out = {normalise(name) for name in names}
     unknown = left_out - {name for name, _, _ in found}
     if unknown:
@@ -49,12 +50,11 @@ def without(lock: str, names: list[str]) -> str:
         if not orphans:
             break
         left_out |= orphans
-    kept = [line for name, lines, _ in found if name not in left_out for line in lines]
-    return "".join(header + kept)
+    return sorted(left_out)
 
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
     with open(sys.argv[1]) as handle:
-        sys.stdout.write(without(handle.read(), sys.argv[2:]))
+        print("\n".join(brought_by(handle.read(), sys.argv[2:])))
