@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from tests import test_image
-from tests.conftest import ROOT, free_port, wait_until_ready
+from tests.conftest import API_TOKEN, ROOT, free_port, wait_until_ready
 from tests.test_image import gunicorn_processes, record, run
 from webapp.modelcache import ModelCache
 
@@ -94,7 +94,8 @@ def test_the_torchless_container_serves_every_endpoint(image, small_index, tmp_p
     log = (tmp_path / "container.log").open("w")
     process = subprocess.Popen(
         ["buildah", "run", "--isolation", "chroot", "--volume", f"{small_index}:/data/index:ro",
-         "--env", "FINNEWS_WORKERS=2", container, "--", *image["config"]["Entrypoint"], "--bind", bind],
+         "--env", "FINNEWS_WORKERS=2", "--env", f"FINNEWS_API_TOKENS={API_TOKEN}",
+         container, "--", *image["config"]["Entrypoint"], "--bind", bind],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
@@ -103,7 +104,10 @@ def test_the_torchless_container_serves_every_endpoint(image, small_index, tmp_p
             # Several at once: the workers' forked runtimes answer, batched.
             responses = [
                 requests.post(
-                    f"{url}/search/cosine/{field}/", json={"query": f"bank earnings {i}", "size": 3}, timeout=60
+                    f"{url}/search/cosine/{field}/",
+                    json={"query": f"bank earnings {i}", "size": 3},
+                    headers={"Authorization": f"Bearer {API_TOKEN}"},  # closed by default, as production runs it
+                    timeout=60,
                 )
                 for i in range(3)
             ]
