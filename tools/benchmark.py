@@ -28,6 +28,7 @@ the server, so on a 2-core machine it takes CPU from the service: the figures ar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -86,11 +87,20 @@ class Server:
     log: Path
 
     def stop(self) -> None:
+        """gunicorn's graceful stop; past its graceful timeout (30 s), the master and its workers
+        are killed together (a killed master alone would leave its workers running)."""
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=45)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            kill_group(self.process)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """Kill a process started in a session of its own, with every process it started."""
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def start_server(settings: dict[str, str], port: int, workers: int, log: Path, timeout: float = 300) -> Server:
@@ -104,7 +114,7 @@ def start_server(settings: dict[str, str], port: int, workers: int, log: Path, t
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "webapp/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}",
              "--access-logfile", "/dev/null", "webapp.wsgi:app"],
-            cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT,
+            cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     while True:
@@ -114,7 +124,7 @@ def start_server(settings: dict[str, str], port: int, workers: int, log: Path, t
         except (requests.ConnectionError, requests.Timeout):  # workers still starting
             pass
         if process.poll() is not None or time.perf_counter() - started > timeout:
-            process.kill()
+            kill_group(process)
             raise RuntimeError(f"gunicorn did not become ready: {log.read_text()[-3000:]}")
         time.sleep(0.05)
 
