@@ -338,7 +338,7 @@ def test_log_scan_finds_secrets_and_downloads_without_repeating_them(tmp_path):
                 "[INFO] models loaded from the verified cache",
                 f"[DEBUG] headers: {{'Authorization': 'Bearer {TOKEN}'}}",
                 f"[INFO] connecting with password {OTHER_SECRET}",
-                "[WARN] key AKIAABCDEFGHIJKLMNOP in the environment",
+                "[WARN] key (AWS's documented example id) AKIAIOSFODNN7EXAMPLE in the environment",
                 f"Downloading model.safetensors from the hub for {TOKEN}",
                 "[INFO] refused POST /search/cosine/embedding384d/: no valid bearer token",
             ]
