@@ -173,11 +173,16 @@ def es_sample_index(fake_elasticsearch, sample_index, registry, model_cache_dir)
     sample index's, bulk-loaded through the store, so both backends hold exactly the same
     corpus and the corpus is embedded once.
     """
-    alias = "sample"
-    app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), **es_config(fake_elasticsearch, alias)})
+    return copy_into_elasticsearch(sample_index, fake_elasticsearch, "sample", registry, model_cache_dir)
+
+
+def copy_into_elasticsearch(index: Path, server: FakeElasticsearch, alias: str, registry, model_cache_dir) -> str:
+    """The embedded index's documents and vectors, behind ALIAS on SERVER (made by `flask es
+    create-index`, written through the store): the corpus is embedded once for both backends."""
+    app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), **es_config(server, alias)})
     result = app.test_cli_runner().invoke(args=["es", "create-index", "--replicas", "0"])
     assert result.exit_code == 0, result.output
-    with EmbeddedStore(sample_index).reading() as generation:
+    with EmbeddedStore(index).reading() as generation:
         documents = [generation.document(row) for row in range(generation.size)]
         vectors = {field: np.array(generation.vectors[field]) for field in FIELD_DIMS}
     assert app.extensions[SEARCH_SERVICE].store.upsert(documents, vectors, registry.index_meta()) == []

@@ -185,24 +185,31 @@ def test_the_api_answers_503_while_elasticsearch_is_down_and_recovers(es_app, se
 
 
 # -- under gunicorn ------------------------------------------------------------------------
-@pytest.fixture
-def gunicorn_on_elasticsearch(model_cache_dir, registry, tmp_path):
-    """gunicorn (two workers) on a fake node that demands an API key; yields (url, fake, log)."""
-    secret = "Z3VuaWNvcm4tdGVzdDpkby1ub3QtbG9nLW1l"
-    fake = FakeElasticsearch(api_key=secret).start()
-    store = ElasticsearchStore.from_settings(store_settings(fake, ES_INDEX="news", ES_API_KEY=secret))
+def node_with_news(registry, model_cache_dir, folder: Path, api_key: str | None = None):
+    """A fake node holding eight ingested records behind the alias "news" (asking for `api_key`
+    when given), and the FINNEWS_* settings of a service on it."""
+    fake = FakeElasticsearch(api_key=api_key).start()
+    credentials = {"ES_API_KEY": api_key} if api_key else {}
+    store = ElasticsearchStore.from_settings(store_settings(fake, ES_INDEX="news", **credentials))
     store.put_template(registry.index_meta(), 1, 0)
     store.create_index(store.next_index_name(), with_alias=True)
-    ingest([write_jsonl(tmp_path / "n.jsonl", [record(i) for i in range(8)])], registry, store, progress=False)
+    ingest([write_jsonl(folder / "n.jsonl", [record(i) for i in range(8)])], registry, store, progress=False)
     settings = {
         "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
         "FINNEWS_STORE_BACKEND": "elasticsearch",
         "FINNEWS_ES_HOSTS": fake.url,
         "FINNEWS_ES_INDEX": "news",
-        "FINNEWS_ES_API_KEY": secret,
-        "FINNEWS_ES_REQUEST_TIMEOUT": "2",
-        "FINNEWS_ALLOW_ANONYMOUS": "1",
+        **{f"FINNEWS_{name}": value for name, value in credentials.items()},
     }
+    return fake, settings
+
+
+@pytest.fixture
+def gunicorn_on_elasticsearch(model_cache_dir, registry, tmp_path):
+    """gunicorn (two workers) on a fake node that demands an API key; yields (url, fake, log)."""
+    secret = "Z3VuaWNvcm4tdGVzdDpkby1ub3QtbG9nLW1l"
+    fake, settings = node_with_news(registry, model_cache_dir, tmp_path, api_key=secret)
+    settings |= {"FINNEWS_ES_REQUEST_TIMEOUT": "2", "FINNEWS_ALLOW_ANONYMOUS": "1"}
     server = start_server(settings, free_port(), workers=2, log=tmp_path / "gunicorn.log", timeout=120)
     yield server.url, fake, server.log, secret, server.process
     server.stop()

@@ -38,7 +38,6 @@ from pathlib import Path
 import boto3
 import jsonschema
 import nbformat
-import numpy as np
 import pytest
 import trustme
 import yaml
@@ -48,12 +47,19 @@ from moto import mock_aws
 from notebooks import edge, history, readings, validate
 from notebooks.checks import MIME_TYPE, NOT_APPLICABLE, Checks, parameter_sources, recorded
 from notebooks.client import SECRETS_ENV, TOKEN_ENV, secret_values, session
-from tests.conftest import AWS_ENV, ROOT, SAMPLE_INDEX_CACHE, aws_client, es_config, free_port, sample_index_key
+from tests.conftest import (
+    AWS_ENV,
+    ROOT,
+    SAMPLE_INDEX_CACHE,
+    aws_client,
+    copy_into_elasticsearch,
+    free_port,
+    sample_index_key,
+)
 from tools.benchmark import start_server
 from tools.corpus import write_corpus
 from tools.evaluate import JudgementsError, load_judgements
-from webapp import SEARCH_SERVICE, create_app
-from webapp.fields import FIELD_DIMS, FIELD_NAMES
+from webapp.fields import FIELD_NAMES
 from webapp.ingest import ingest
 from webapp.store.embedded import EmbeddedStore
 
@@ -852,14 +858,7 @@ def generated_corpus(registry, tmp_path_factory) -> tuple[Path, Path]:
 def elasticsearch_service(fake_elasticsearch, generated_corpus, registry, model_cache_dir, tmp_path_factory):
     """The service on the fake Elasticsearch, holding the generated corpus behind its own alias."""
     index, _ = generated_corpus
-    alias = "generated"
-    app = create_app({"MODEL_CACHE_DIR": str(model_cache_dir), **es_config(fake_elasticsearch, alias)})
-    result = app.test_cli_runner().invoke(args=["es", "create-index", "--replicas", "0"])
-    assert result.exit_code == 0, result.output
-    with EmbeddedStore(index).reading() as generation:
-        documents = [generation.document(row) for row in range(generation.size)]
-        vectors = {field: np.array(generation.vectors[field]) for field in FIELD_DIMS}
-    assert app.extensions[SEARCH_SERVICE].store.upsert(documents, vectors, registry.index_meta()) == []
+    alias = copy_into_elasticsearch(index, fake_elasticsearch, "generated", registry, model_cache_dir)
     settings = {
         "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
         "FINNEWS_STORE_BACKEND": "elasticsearch",

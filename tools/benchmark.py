@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,19 @@ def single_client(
 def concurrent_clients(
     url: str, field_name: str, pool: QueryPool, clients: int, duration_s: float, session_factory=requests.Session
 ) -> Sample:
+    return under_load(
+        lambda session: _post(session, url, field_name, pool.next()), clients, duration_s, session_factory
+    )
+
+
+def under_load(
+    request: Callable[[requests.Session], tuple[float, bool]],
+    clients: int,
+    duration_s: float,
+    session_factory=requests.Session,
+) -> Sample:
+    """`clients` threads, each with a session of its own, sending `request` (which returns its
+    seconds and whether it succeeded) one after another until `duration_s` has passed."""
     sample = Sample()
     lock = threading.Lock()
     started = time.perf_counter()
@@ -189,7 +203,7 @@ def concurrent_clients(
     def client() -> None:
         with session_factory() as session:
             while time.perf_counter() < deadline:
-                latency, ok = _post(session, url, field_name, pool.next())
+                latency, ok = request(session)
                 with lock:
                     sample.latencies_s.append(latency)
                     sample.finished_s.append(time.perf_counter() - started)

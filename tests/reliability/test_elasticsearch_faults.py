@@ -15,12 +15,8 @@ import pytest
 import requests
 
 from tests.conftest import free_port, start_server
-from tests.fake_elasticsearch import FakeElasticsearch
 from tests.reliability.test_worker_kill import settled_workers, workers_of
-from tests.test_ingest import record, write_jsonl
-from webapp.ingest import ingest
-from webapp.settings import load_settings
-from webapp.store.elasticsearch import ElasticsearchStore
+from tests.test_elasticsearch_service import node_with_news
 
 pytestmark = pytest.mark.slow
 
@@ -31,18 +27,8 @@ TOKEN = "reliability-token-0123456789abcdefghij"
 
 @pytest.fixture
 def on_elasticsearch(model_cache_dir, registry, tmp_path):
-    fake = FakeElasticsearch().start()
-    store = ElasticsearchStore.from_settings(
-        load_settings({"STORE_BACKEND": "elasticsearch", "ES_HOSTS": fake.url, "ES_INDEX": "news"})
-    )
-    store.put_template(registry.index_meta(), 1, 0)
-    store.create_index(store.next_index_name(), with_alias=True)
-    ingest([write_jsonl(tmp_path / "n.jsonl", [record(i) for i in range(8)])], registry, store, progress=False)
-    settings = {
-        "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
-        "FINNEWS_STORE_BACKEND": "elasticsearch",
-        "FINNEWS_ES_HOSTS": fake.url,
-        "FINNEWS_ES_INDEX": "news",
+    fake, settings = node_with_news(registry, model_cache_dir, tmp_path)
+    settings |= {
         "FINNEWS_ES_REQUEST_TIMEOUT": str(ES_TIMEOUT_S),
         "FINNEWS_REQUEST_TIMEOUT": str(DEADLINE_S),
         "FINNEWS_API_TOKENS": TOKEN,

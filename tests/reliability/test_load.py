@@ -7,12 +7,11 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from tools.benchmark import Sample, concurrent_clients, summarise
+from tools.benchmark import concurrent_clients, summarise, under_load
 from tools.corpus import benchmark_queries
 from webapp.fields import FIELD_NAMES
 
@@ -38,28 +37,13 @@ def _authorized_session(token: str) -> requests.Session:
     return session
 
 
-def _health_under_load(url: str, clients: int, seconds: float) -> Sample:
-    sample, lock = Sample(), threading.Lock()
-    started = time.perf_counter()
-
-    def client() -> None:
-        with requests.Session() as session:
-            while time.perf_counter() - started < seconds:
-                began = time.perf_counter()
-                try:
-                    ok = session.get(f"{url}/health", timeout=30).status_code == 200
-                except requests.RequestException:
-                    ok = False
-                with lock:
-                    sample.latencies_s.append(time.perf_counter() - began)
-                    sample.finished_s.append(time.perf_counter() - started)
-                    sample.errors += not ok
-
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        for future in [pool.submit(client) for _ in range(clients)]:
-            future.result()
-    sample.wall_s = time.perf_counter() - started
-    return sample
+def _health(session: requests.Session, url: str) -> tuple[float, bool]:
+    began = time.perf_counter()
+    try:
+        ok = session.get(f"{url}/health", timeout=30).status_code == 200
+    except requests.RequestException:
+        ok = False
+    return time.perf_counter() - began, ok
 
 
 def test_every_endpoint_under_concurrent_load_answers_without_errors(served, scale, record_figures):
@@ -71,6 +55,8 @@ def test_every_endpoint_under_concurrent_load_answers_without_errors(served, sca
             served.url, field, queries, scale.load_clients, scale.load_seconds, session_factory=session
         )
         figures[field] = summarise(sample)
-    figures["health"] = summarise(_health_under_load(served.url, scale.load_clients, scale.load_seconds))
+    figures["health"] = summarise(
+        under_load(functools.partial(_health, url=served.url), scale.load_clients, scale.load_seconds)
+    )
     record_figures(clients=scale.load_clients, seconds_per_endpoint=scale.load_seconds, endpoints=figures)
     assert {name: f["errors"] for name, f in figures.items()} == dict.fromkeys(figures, 0)
