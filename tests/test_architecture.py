@@ -170,6 +170,38 @@ def test_gunicorn_behind_a_load_balancer(monkeypatch, tmp_path):
         load_settings({"threads": 8, "worker_connections": 8})
 
 
+def test_a_stopped_server_leaves_no_metrics_folder_behind(tmp_path):
+    """gunicorn's master makes the multiprocess metrics folder when no operator gave one, and
+    removes it when it exits; an operator's own folder stays."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys\n"
+        "import webapp.gunicorn_conf as conf\n"
+        "folder = os.environ['PROMETHEUS_MULTIPROC_DIR']\n"
+        "assert os.path.isdir(folder), folder\n"
+        "conf.on_exit(None)\n"
+        "print(folder, os.path.isdir(folder))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    made = subprocess.run(
+        [sys.executable, "-c", script], env={**env, "TMPDIR": str(tmp_path)}, cwd=ROOT,
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert made[0].startswith(str(tmp_path / "finnews-prometheus-")) and made[1] == "False"
+    assert list(tmp_path.iterdir()) == []
+
+    own = tmp_path / "operator-metrics"
+    own.mkdir()
+    kept = subprocess.run(
+        [sys.executable, "-c", script], env={**env, "PROMETHEUS_MULTIPROC_DIR": str(own)}, cwd=ROOT,
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert kept == [str(own), "True"]
+
+
 def test_a_replaced_workers_metrics_are_kept_and_its_files_go(monkeypatch, tmp_path):
     """gunicorn replaces workers (max_requests): their counts survive in one archive per type,
     and the multiprocess folder does not grow with every worker that ever lived."""

@@ -13,10 +13,11 @@ does not notice a hung request, so each search and health request has its own de
 """
 
 import gc
+import shutil
 
 from webapp.settings import configure_process, load_settings
 
-configure_process(serving=True)
+metrics_dir_made_here = configure_process(serving=True)
 settings = load_settings()
 
 # Load the app (and its models) once in the master, then fork: workers share the weights.
@@ -63,6 +64,13 @@ def post_fork(server, worker):
     # Split the cores between the workers instead of every worker using all of them; the
     # encoders whose runtimes do not survive a fork get one of their own (webapp/encoders.py).
     app.extensions[SEARCH_SERVICE].registry.for_worker(worker_threads(server.cfg.workers))
+
+
+def on_exit(server):
+    # The metric samples of a server that stopped are read by nobody: a directory made for it
+    # goes with it, or every start would leave one behind in the temporary directory.
+    if metrics_dir_made_here:
+        shutil.rmtree(metrics_dir_made_here, ignore_errors=True)
 
 
 def child_exit(server, worker):

@@ -307,7 +307,7 @@ def load_settings(values: Mapping[str, object] | None = None) -> Settings:
         raise _explain(exc) from None
 
 
-def configure_process(serving: bool) -> None:
+def configure_process(serving: bool) -> str | None:
     """The process environment the libraries read when they load, set in this one place.
 
     MKL_DISABLE_FAST_MM: a gunicorn worker once spun forever inside MKL's own memory manager
@@ -317,12 +317,17 @@ def configure_process(serving: bool) -> None:
     When serving, also: HF_HUB_OFFLINE, so that an accidental hub lookup fails at once instead of
     retrying (the service only loads from the verified cache); and PROMETHEUS_MULTIPROC_DIR, where
     each gunicorn worker writes its metric samples for /metrics to add up (prometheus_client
-    reads it when it is imported, so before the app is).
+    reads it when it is imported, so before the app is). Returns that directory when this call
+    made it (an operator's own PROMETHEUS_MULTIPROC_DIR is kept), for the server to remove on exit.
     """
     os.environ.setdefault("MKL_DISABLE_FAST_MM", "1")
-    if serving:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="finnews-prometheus-"))
+    if not serving:
+        return None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        return None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="finnews-prometheus-")
+    return os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def markdown_table() -> str:
