@@ -80,8 +80,10 @@ lint: venv ## ruff over the Python code
 check: models lint ## The fast lane for daily work: lint, then every test not marked rehearsal, image, browser or slow
 	$(BIN)/pytest -m "not (rehearsal or image or browser or slow)"
 
-test: models system-deps lint ## The whole test suite (its slowest tests listed at the end)
-	$(BIN)/pytest --durations=40
+# Two pytest-xdist workers: one takes the image and runbook tests (one after another: they share
+# the container storage and the emulators), the other everything else meanwhile (tests/conftest.py).
+test: models system-deps lint ## The whole test suite on two workers (its slowest tests listed at the end)
+	$(BIN)/pytest --numprocesses 2 --dist loadgroup --durations=40
 
 reliability: models lint ## Reliability suite at full size: 10,000+ fuzzed requests, 60 s x 20 clients per endpoint, kills, outages
 	$(BIN)/pytest tests/reliability --reliability=full --timeout 7200

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
+from filelock import FileLock
 
 from tests.fake_elasticsearch import FakeElasticsearch
 from tools.benchmark import free_port, start_server
@@ -56,21 +57,14 @@ def exported_model_cache(source: Path) -> Path:
     digest = hashlib.sha256((ROOT / "webapp" / "modelcache.py").read_bytes())
     for name in EMBEDDING_MODELS:
         digest.update((source / name / "manifest.json").read_bytes())
-    cached = SAMPLE_INDEX_CACHE / f"models-{digest.hexdigest()[:16]}"
-    if not cached.is_dir():
-        SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".exporting-", dir=SAMPLE_INDEX_CACHE))
-        try:
-            for name in EMBEDDING_MODELS:
-                (staging / name).symlink_to((source / name).resolve())
-                ModelCache(staging).export(name)
-            for stale in SAMPLE_INDEX_CACHE.glob("models-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            staging.chmod(0o755)
-            staging.rename(cached)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return cached
+
+    def export(folder: Path) -> None:
+        folder.mkdir()
+        for name in EMBEDDING_MODELS:
+            (folder / name).symlink_to((source / name).resolve())
+            ModelCache(folder).export(name)
+
+    return cache_entry(f"models-{digest.hexdigest()[:16]}", export, stale="models-*")
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +90,26 @@ INDEX_INPUTS = (
 SAMPLE_INDEX_CACHE = ROOT / "instance" / "test-cache"
 
 
+def cache_entry(name: str, make, stale: str) -> Path:
+    """instance/test-cache/NAME: made by MAKE(path) when missing, in a staging folder renamed
+    into place when complete, the entries matching the STALE pattern removed (a changed input
+    gives a new name). A lock serialises this between the two pytest-xdist workers of `make
+    test`: the second to need an entry waits for the first to make it, then reuses it."""
+    SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
+    entry = SAMPLE_INDEX_CACHE / name
+    with FileLock(SAMPLE_INDEX_CACHE / ".lock"):
+        if not entry.exists():
+            staging = Path(tempfile.mkdtemp(prefix=".building-", dir=SAMPLE_INDEX_CACHE))
+            try:
+                make(staging / name)
+                for old in SAMPLE_INDEX_CACHE.glob(stale):
+                    shutil.rmtree(old) if old.is_dir() else old.unlink()
+                (staging / name).rename(entry)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return entry
+
+
 def sample_index_key(registry) -> str:
     """Changes whenever the sample index would come out differently: its inputs' bytes, the
     models' identities and how this CPU runs them at ingest (backend, precision)."""
@@ -116,18 +130,12 @@ def sample_index(tmp_path_factory, registry) -> Path:
     copy of it is what the tests get: a later session with the same inputs reuses it, and any
     change to them builds a new one.
     """
-    cached = SAMPLE_INDEX_CACHE / f"sample-index-{sample_index_key(registry)}"
-    if not (cached / "CURRENT").is_file():
-        SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=SAMPLE_INDEX_CACHE))
-        try:
-            report = ingest([SAMPLE], registry, EmbeddedStore(staging), progress=False)
-            assert not report.rejected, report.rejected[:3]
-            for stale in SAMPLE_INDEX_CACHE.glob("sample-index-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            staging.rename(cached)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def build(index: Path) -> None:
+        report = ingest([SAMPLE], registry, EmbeddedStore(index), progress=False)
+        assert not report.rejected, report.rejected[:3]
+
+    cached = cache_entry(f"sample-index-{sample_index_key(registry)}", build, stale="sample-index-*")
     path = tmp_path_factory.mktemp("sample") / "index"
     shutil.copytree(cached, path)
     return path
@@ -330,3 +338,45 @@ def pytest_addoption(parser):
         default="ci",
         help="size of the reliability suite (tests/reliability): ci, as `make test` runs it, or full (`make reliability`)",
     )
+
+
+# Tests marked with any of these build images or run the runbook: they share the machine's
+# container storage, the python base, the wheelhouse and the rehearsal's emulators.
+RUNBOOK_MARKS = ("image", "rehearsal")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """`make test` runs two pytest-xdist workers (--dist loadgroup): the runbook tests go to one
+    of them, one after another, in a group that starts first (the largest), and the other worker
+    takes everything else meanwhile."""
+    for item in items:
+        if any(item.get_closest_marker(mark) for mark in RUNBOOK_MARKS):
+            item.add_marker(pytest.mark.xdist_group("runbook"))
+
+
+@pytest.fixture
+def measured(record_property):
+    """Record a line of what this test measured (a size, a time, a rate): the lines are printed
+    together at the end of the run. A test's own output is captured, and under pytest-xdist it
+    stays in the worker; a recorded property travels with the test's report."""
+
+    def record(line: str) -> None:
+        record_property("measured", line)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = [
+        (report.nodeid, value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "measured"
+    ]
+    if lines:
+        terminalreporter.section("measured (printed, never asserted)")
+        for nodeid, line in sorted(lines, key=lambda entry: entry[0]):  # a test's lines keep their order
+            terminalreporter.write_line(f"{nodeid.split('@')[0]}: {line}")

@@ -11,14 +11,11 @@ a key of what it is made from. The backends are embedded afresh.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import JUDGEMENTS, ROOT, SAMPLE, SAMPLE_INDEX_CACHE
+from tests.conftest import JUDGEMENTS, ROOT, SAMPLE, cache_entry
 from tools import fidelity
 from webapp.encoders import BACKENDS, cpu_has_native_bf16
 from webapp.fields import EMBEDDING_MODELS, FIELD_DIMS
@@ -43,26 +40,22 @@ def reference(model_cache_dir, sample) -> fidelity.Embedded:
         digest.update(path.read_bytes())
     for name in EMBEDDING_MODELS:
         digest.update(cache.verify(name).weights_sha256.encode())
-    cached = SAMPLE_INDEX_CACHE / f"fidelity-reference-{digest.hexdigest()[:16]}.npz"
-    if not cached.is_file():
-        SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=SAMPLE_INDEX_CACHE, suffix=".npz", delete=False) as handle:
-            staged = handle.name
-        fidelity.reference(cache, sample).save(Path(staged))
-        for stale in SAMPLE_INDEX_CACHE.glob("fidelity-reference-*.npz"):
-            stale.unlink()
-        shutil.move(staged, cached)
+    cached = cache_entry(
+        f"fidelity-reference-{digest.hexdigest()[:16]}.npz",
+        lambda path: fidelity.reference(cache, sample).save(path),
+        stale="fidelity-reference-*.npz",
+    )
     return fidelity.Embedded.load(cached)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_backend_passes_the_guard_on_this_cpu(backend, model_cache_dir, sample, reference, capsys):
+def test_every_backend_passes_the_guard_on_this_cpu(backend, model_cache_dir, sample, reference, measured):
     if backend == "torch" and not cpu_has_native_bf16():
         pytest.skip("torch runs float32 on this CPU for ingest and queries alike: it is the reference itself")
     embedded, described = fidelity.candidate(ModelCache(model_cache_dir), backend, sample)
     results = fidelity.compare(sample, reference, embedded)
-    with capsys.disabled():
-        print("\n" + "\n".join(fidelity.report_lines(backend, described, results)))
+    for line in fidelity.report_lines(backend, described, results):
+        measured(line)
     assert {r.field: r.failures for r in results if r.failures} == {}, described
 
 

@@ -100,7 +100,7 @@ def test_image_is_configured_to_run_the_service_as_released(image):
     assert image.manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
 
 
-def test_image_holds_the_service_and_its_verified_models_and_nothing_else(image, rootfs, capsys):
+def test_image_holds_the_service_and_its_verified_models_and_nothing_else(image, rootfs, measured):
     app = rootfs / "opt" / "finnews"
     assert sorted(p.name for p in app.iterdir()) == ["models", "webapp"]
     for name in ("all-MiniLM-L6-v2", "all-mpnet-base-v2"):
@@ -122,12 +122,11 @@ def test_image_holds_the_service_and_its_verified_models_and_nothing_else(image,
         "base (Debian, Python)": megabytes(rootfs) - megabytes(rootfs / "opt"),
     }
     record(size_breakdown_mb=parts)
-    with capsys.disabled():
-        print(
-            f"\nimage {image.ref}: built in {image.build_seconds:.0f} s, "
-            f"{image.size_bytes / 1e6:.0f} MB uncompressed in {len(image.manifest['layers'])} layers; "
-            + ", ".join(f"{name} {mb} MB" for name, mb in parts.items())
-        )
+    measured(
+        f"image {image.ref}: built in {image.build_seconds:.0f} s, "
+        f"{image.size_bytes / 1e6:.0f} MB uncompressed in {len(image.manifest['layers'])} layers; "
+        + ", ".join(f"{name} {mb} MB" for name, mb in parts.items())
+    )
 
 
 @pytest.fixture
@@ -154,7 +153,7 @@ def gunicorn_processes(bind: str) -> dict[int, tuple[int, int]]:
     return found
 
 
-def test_container_serves_searches_as_a_non_root_user(image, small_index, tmp_path, capsys):
+def test_container_serves_searches_as_a_non_root_user(image, small_index, tmp_path, measured):
     bind = f"127.0.0.1:{free_port()}"
     url = f"http://{bind}"
     container = run("buildah", "from", "--pull-never", image.ref).strip()
@@ -196,5 +195,4 @@ def test_container_serves_searches_as_a_non_root_user(image, small_index, tmp_pa
             process.wait()
         run("buildah", "rm", container)
     record(ready_seconds=round(ready_seconds, 1))
-    with capsys.disabled():
-        print(f"\ncontainer ready (models loaded, store open) {ready_seconds:.1f} s after start")
+    measured(f"container ready (models loaded, store open) {ready_seconds:.1f} s after start")

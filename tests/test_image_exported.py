@@ -54,7 +54,7 @@ def rootfs(image):
         run("buildah", "rm", container)
 
 
-def test_the_image_holds_exports_and_no_torch(image, rootfs, capsys):
+def test_the_image_holds_exports_and_no_torch(image, rootfs, measured):
     site_packages = rootfs / "opt" / "venv" / "lib" / "python3.11" / "site-packages"
     for absent in ("torch", "sentence_transformers", "transformers"):
         assert not (site_packages / absent).exists(), absent
@@ -80,11 +80,10 @@ def test_the_image_holds_exports_and_no_torch(image, rootfs, capsys):
         "base (Debian, Python)": megabytes(rootfs) - megabytes(rootfs / "opt"),
     }
     record(exported_size_breakdown_mb=parts)
-    with capsys.disabled():
-        print(
-            f"\nimage {IMAGE}: {image['size'] / 1e6:.0f} MB uncompressed; "
-            + ", ".join(f"{name} {mb} MB" for name, mb in parts.items())
-        )
+    measured(
+        f"image {IMAGE}: {image['size'] / 1e6:.0f} MB uncompressed; "
+        + ", ".join(f"{name} {mb} MB" for name, mb in parts.items())
+    )
 
 
 def test_the_torchless_container_serves_every_endpoint(image, small_index, tmp_path):

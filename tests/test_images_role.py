@@ -140,7 +140,7 @@ def first_release(tmp_path_factory, oci_registry, moto_url, ecr):
     return output, pushed, seconds
 
 
-def test_release_is_pushed_under_every_tag_and_recorded_in_ecr(first_release, oci_registry, ecr, capsys):
+def test_release_is_pushed_under_every_tag_and_recorded_in_ecr(first_release, oci_registry, ecr, measured):
     output, pushed, seconds = first_release
     assert changed(output) > 0
     digest = pushed[0]["digest"]
@@ -168,14 +168,13 @@ def test_release_is_pushed_under_every_tag_and_recorded_in_ecr(first_release, oc
     pushed_bytes = sum(
         layer["size"] for layer in json.loads(skopeo("inspect", "--raw", f"{image}:{VERSION}"))["layers"]
     )
-    with capsys.disabled():
-        print(
-            f"\nimages role, first run (cached build, push of 3 tags, ECR put_image): {seconds:.0f} s; "
-            f"the image is {pushed_bytes / 1e6:.0f} MB compressed in the registry"
-        )
+    measured(
+        f"images role, first run (cached build, push of 3 tags, ECR put_image): {seconds:.0f} s; "
+        f"the image is {pushed_bytes / 1e6:.0f} MB compressed in the registry"
+    )
 
 
-def test_second_run_of_the_same_version_changes_nothing(first_release, tmp_path, oci_registry, moto_url, ecr, capsys):
+def test_second_run_of_the_same_version_changes_nothing(first_release, tmp_path, oci_registry, moto_url, ecr, measured):
     before = ecr_tags(ecr)
     rc, output, pushed, seconds = play(tmp_path, oci_registry, moto_url, VERSION)
     assert rc == 0, output[-6000:]
@@ -183,8 +182,7 @@ def test_second_run_of_the_same_version_changes_nothing(first_release, tmp_path,
     assert "already released from this commit" in output
     assert pushed == first_release[1]
     assert ecr_tags(ecr) == before
-    with capsys.disabled():
-        print(f"\nimages role, second run (nothing to do): {seconds:.0f} s")
+    measured(f"images role, second run (nothing to do): {seconds:.0f} s")
 
 
 def test_check_mode_reports_the_build_and_pushes_nothing(first_release, tmp_path, oci_registry, moto_url, ecr):

@@ -31,7 +31,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -50,8 +49,8 @@ from notebooks.client import SECRETS_ENV, TOKEN_ENV, secret_values, session
 from tests.conftest import (
     AWS_ENV,
     ROOT,
-    SAMPLE_INDEX_CACHE,
     aws_client,
+    cache_entry,
     copy_into_elasticsearch,
     free_port,
     sample_index_key,
@@ -835,20 +834,15 @@ def generated_corpus(registry, tmp_path_factory) -> tuple[Path, Path]:
     """A corpus generated from another seed than the sample, its judged queries, and its index,
     kept in instance/test-cache by what it is made from (embedding it takes minutes)."""
     key = f"generated-index-{GENERATED_COUNT}-seed{GENERATED_SEED}-{sample_index_key(registry)}"
-    cached = SAMPLE_INDEX_CACHE / key
-    if not (cached / "index" / "CURRENT").is_file():
-        SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=SAMPLE_INDEX_CACHE))
-        try:
-            corpus = staging / "corpus.jsonl"
-            write_corpus(corpus, GENERATED_COUNT, GENERATED_SEED, relevance_path=staging / "relevance.jsonl")
-            report = ingest([corpus], registry, EmbeddedStore(staging / "index"), progress=False)
-            assert not report.rejected, report.rejected[:3]
-            for stale in SAMPLE_INDEX_CACHE.glob(f"generated-index-{GENERATED_COUNT}-seed{GENERATED_SEED}-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            staging.rename(cached)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    def build(folder: Path) -> None:
+        folder.mkdir()
+        corpus = folder / "corpus.jsonl"
+        write_corpus(corpus, GENERATED_COUNT, GENERATED_SEED, relevance_path=folder / "relevance.jsonl")
+        report = ingest([corpus], registry, EmbeddedStore(folder / "index"), progress=False)
+        assert not report.rejected, report.rejected[:3]
+
+    cached = cache_entry(key, build, stale=f"generated-index-{GENERATED_COUNT}-seed{GENERATED_SEED}-*")
     folder = tmp_path_factory.mktemp("generated")
     shutil.copytree(cached, folder, dirs_exist_ok=True)
     return folder / "index", folder / "relevance.jsonl"

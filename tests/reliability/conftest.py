@@ -62,31 +62,19 @@ def scale(request) -> Scale:
     return SCALES[request.config.getoption("--reliability")]  # declared in tests/conftest.py
 
 
-_recorded: dict[str, dict] = {}
-
-
 @pytest.fixture
-def record_figures(request, scale):
-    """Record this test's figures (JSON-safe values) under its name, with the scale it ran at."""
+def record_figures(request, scale, measured):
+    """Record this test's figures (JSON-safe values) under its name, with the scale it ran at: in
+    test-artifacts/reliability/NAME.json, and in the run's measured lines."""
 
     def record(**figures) -> None:
         name = request.node.name
-        entry = {"scale": asdict(scale), **figures}
-        _recorded[name] = entry
         FIGURES.mkdir(parents=True, exist_ok=True)
+        entry = {"scale": asdict(scale), **figures}
         (FIGURES / f"{name}.json").write_text(json.dumps(entry, indent=2, default=str) + "\n")
+        measured(f"[{scale.name}] {json.dumps(figures, default=str)} (also in {FIGURES / name}.json)")
 
     return record
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not _recorded:
-        return
-    terminalreporter.section("reliability figures (measured, not asserted)")
-    for name, entry in _recorded.items():
-        shown = {key: value for key, value in entry.items() if key != "scale"}
-        terminalreporter.write_line(f"{name} [{entry['scale']['name']}]: {json.dumps(shown, default=str)}")
-    terminalreporter.write_line(f"(also in {FIGURES})")
 
 
 @pytest.fixture(scope="module")
