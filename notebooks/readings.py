@@ -77,7 +77,10 @@ def timed_search(session: requests.Session, base_url: str, field: str, query: st
             f"{base_url}/search/cosine/{field}/", json={"query": query, "size": 10}, timeout=timeout
         )
     except requests.RequestException as exc:
-        return TimedSearch(False, (time.perf_counter() - started) * 1000, math.nan, math.nan, math.nan, str(exc))
+        from tools.benchmark import request_failure
+
+        failure = request_failure(exc)
+        return TimedSearch(False, (time.perf_counter() - started) * 1000, math.nan, math.nan, math.nan, failure)
     client_ms = (time.perf_counter() - started) * 1000
     if response.status_code != 200:
         return TimedSearch(False, client_ms, math.nan, math.nan, math.nan, f"HTTP {response.status_code}")

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 
 import pytest
 
-from tools.benchmark import benchmark_command, percentile, verdicts
+from tests.conftest import free_port
+from tools.benchmark import QueryPool, benchmark_command, concurrent_clients, percentile, summarise, verdicts
 
 
 def test_percentile_picks_ranks():
     values = list(range(1, 101))
     assert (percentile(values, 50), percentile(values, 95), percentile(values, 100)) == (51, 95, 100)
     assert percentile([7.0], 95) == 7.0
+
+
+def test_failed_requests_are_counted_by_what_they_got():
+    """A report that says requests failed says how: a status, a short answer, a refused connection."""
+
+    class Answers(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the base class's naming
+            self.rfile.read(int(self.headers["Content-Length"]))
+            short = "short" in self.path
+            body = json.dumps({"results": [{}] * 3}).encode() if short else b'{"error": "overloaded"}'
+            self.send_response(200 if short else 503)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    pool = QueryPool(["bank earnings"] * 100_000)
+    try:
+        failures = {
+            field: summarise(concurrent_clients(url, field, pool, clients=2, duration_s=0.3))["failures"]
+            for field in ("embedding384d", "short")
+        }
+    finally:
+        server.shutdown()
+    refused = summarise(concurrent_clients(f"http://127.0.0.1:{free_port()}", "embedding384d", pool, 1, 0.2))
+    assert set(failures["embedding384d"]) == {"HTTP 503"} and set(failures["short"]) == {"3 results"}
+    assert set(refused["failures"]) == {"ConnectionError (ConnectionRefusedError)"}
+    assert refused["errors"] == refused["requests"] == sum(refused["failures"].values())
 
 
 @pytest.mark.slow

@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -150,18 +151,44 @@ class Sample:
     latencies_s: list[float] = field(default_factory=list)
     # When each request finished, in seconds since the sample started (for throughput over time).
     finished_s: list[float] = field(default_factory=list)
-    errors: int = 0
+    # What the failed requests got ("HTTP 503", "7 results", the client's exception), counted:
+    # a report that says a request failed also says how.
+    failures: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
 
+    @property
+    def errors(self) -> int:
+        return sum(self.failures.values())
 
-def _post(session: requests.Session, url: str, field_name: str, query: str) -> tuple[float, bool]:
+    def add(self, latency_s: float, failure: str, started: float) -> None:
+        self.latencies_s.append(latency_s)
+        self.finished_s.append(time.perf_counter() - started)
+        if failure:
+            self.failures[failure] += 1
+
+
+def _post(session: requests.Session, url: str, field_name: str, query: str) -> tuple[float, str]:
+    """One search: its seconds, and what went wrong ("" for 200 with 10 results)."""
     started = time.perf_counter()
     try:
         response = session.post(f"{url}/search/cosine/{field_name}/", json={"query": query, "size": 10}, timeout=30)
-        ok = response.status_code == 200 and len(response.json()["results"]) == 10
-    except requests.RequestException:
-        ok = False
-    return time.perf_counter() - started, ok
+        if response.status_code != 200:
+            failure = f"HTTP {response.status_code}"
+        elif (count := len(response.json()["results"])) != 10:
+            failure = f"{count} results"
+        else:
+            failure = ""
+    except requests.RequestException as exc:
+        failure = request_failure(exc)
+    return time.perf_counter() - started, failure
+
+
+def request_failure(exc: requests.RequestException) -> str:
+    """A client-side failure, named by its kind and its innermost cause (a reset, a timeout...)."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__} ({type(cause).__name__})" if cause is not exc else type(exc).__name__
 
 
 def single_client(
@@ -171,10 +198,7 @@ def single_client(
     with session_factory() as session:
         started = time.perf_counter()
         for _ in range(requests_count):
-            latency, ok = _post(session, url, field_name, pool.next())
-            sample.latencies_s.append(latency)
-            sample.finished_s.append(time.perf_counter() - started)
-            sample.errors += not ok
+            sample.add(*_post(session, url, field_name, pool.next()), started)
         sample.wall_s = time.perf_counter() - started
     return sample
 
@@ -188,13 +212,14 @@ def concurrent_clients(
 
 
 def under_load(
-    request: Callable[[requests.Session], tuple[float, bool]],
+    request: Callable[[requests.Session], tuple[float, str]],
     clients: int,
     duration_s: float,
     session_factory=requests.Session,
 ) -> Sample:
     """`clients` threads, each with a session of its own, sending `request` (which returns its
-    seconds and whether it succeeded) one after another until `duration_s` has passed."""
+    seconds and what went wrong, "" when nothing did) one after another until `duration_s` has
+    passed."""
     sample = Sample()
     lock = threading.Lock()
     started = time.perf_counter()
@@ -203,11 +228,9 @@ def under_load(
     def client() -> None:
         with session_factory() as session:
             while time.perf_counter() < deadline:
-                latency, ok = request(session)
+                latency, failure = request(session)
                 with lock:
-                    sample.latencies_s.append(latency)
-                    sample.finished_s.append(time.perf_counter() - started)
-                    sample.errors += not ok
+                    sample.add(latency, failure, started)
 
     with ThreadPoolExecutor(max_workers=clients) as executor:
         for future in [executor.submit(client) for _ in range(clients)]:
@@ -221,6 +244,7 @@ def summarise(sample: Sample) -> dict:
     return {
         "requests": len(latencies_ms),
         "errors": sample.errors,
+        "failures": dict(sample.failures),
         "error_rate": sample.errors / len(latencies_ms) if latencies_ms else 0.0,
         "p50_ms": round(percentile(latencies_ms, 50), 2),
         "p95_ms": round(percentile(latencies_ms, 95), 2),
@@ -266,7 +290,7 @@ def measure_path(
         }
         for field_name in FIELD_NAMES:
             with requests.Session() as session:
-                first_latency, first_ok = _post(session, server.url, field_name, pool.next())
+                first_latency, first_failure = _post(session, server.url, field_name, pool.next())
                 quality = evaluate(lambda q, s=session, f=field_name: _ranked_ids(s, server.url, f, q), judged)
             single = summarise(single_client(server.url, field_name, pool, single_requests))
             echo(f"{field_name}: single client p50 {single['p50_ms']} ms, p95 {single['p95_ms']} ms")
@@ -274,7 +298,7 @@ def measure_path(
             echo(f"{field_name}: {clients} clients {loaded['throughput_rps']} req/s, errors {loaded['errors']}")
             results[field_name] = {
                 "first_request_ms": round(first_latency * 1000, 2),
-                "first_request_ok": first_ok,
+                "first_request_ok": not first_failure,
                 "single": single,
                 "concurrent": loaded,
                 "ndcg@10": round(quality["ndcg@10"], 4),

@@ -312,6 +312,13 @@ def handler_for(edge: Edge) -> type[http.server.BaseHTTPRequestHandler]:
     return Handler
 
 
+class EdgeServer(http.server.ThreadingHTTPServer):
+    # A load balancer takes bursts of new connections: with socketserver's default listen queue
+    # of 5, the kernel drops the rest of a burst and those clients wait a second to retry.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
@@ -325,8 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         domain=args.domain, interval=args.interval, route53=boto3.client("route53"), elbv2=boto3.client("elbv2")
     )
     threading.Thread(target=edge.run_health_checks, name="health-checks", daemon=True).start()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler_for(edge))
-    server.daemon_threads = True
+    server = EdgeServer(("127.0.0.1", args.port), handler_for(edge))
     LOG.info("serving %s on http://127.0.0.1:%d", args.domain, args.port)
     server.serve_forever()
 
