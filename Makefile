@@ -80,10 +80,23 @@ lint: venv ## ruff over the Python code
 check: models lint ## The fast lane for daily work: lint, then every test not marked rehearsal, image, browser or slow
 	$(BIN)/pytest -m "not (rehearsal or image or browser or slow)"
 
-# Two pytest-xdist workers: one takes the image and runbook tests (one after another: they share
-# the container storage and the emulators), the other everything else meanwhile (tests/conftest.py).
-test: models system-deps lint ## The whole test suite on two workers (its slowest tests listed at the end)
-	$(BIN)/pytest --numprocesses 2 --dist loadgroup --durations=40
+# The tests that build images or run the runbook (pytest marks; they share the container storage
+# and the emulators, so they run one after another) form one lane, everything else the other.
+RUNBOOK_TESTS := image or rehearsal
+LANES := test-artifacts/lanes
+
+# The two lanes run at once: everything else streams here, the runbook lane's output follows
+# from its log (test-artifacts/lanes/runbook.log); each lists its slowest tests at its end.
+test: models system-deps lint ## The whole test suite, in two lanes at once (the runbook's tests beside the rest)
+	@rm -rf $(LANES) && mkdir -p $(LANES)
+	@$(BIN)/pytest -m "$(RUNBOOK_TESTS)" --durations=20 > $(LANES)/runbook.log 2>&1 & runbook=$$!; \
+	  trap 'kill $$runbook 2>/dev/null' INT TERM; \
+	  echo "runbook lane (-m \"$(RUNBOOK_TESTS)\"): pid $$runbook, output in $(LANES)/runbook.log, shown below when the other lane ends"; \
+	  $(BIN)/pytest -m "not ($(RUNBOOK_TESTS))" --durations=20; rest=$$?; \
+	  echo "== runbook lane (-m \"$(RUNBOOK_TESTS)\") =="; \
+	  tail -n +1 -f --pid=$$runbook $(LANES)/runbook.log; wait $$runbook; lane=$$?; \
+	  echo "make test: other tests exit $$rest, runbook lane exit $$lane"; \
+	  exit $$(( rest || lane ))
 
 reliability: models lint ## Reliability suite at full size: 10,000+ fuzzed requests, 60 s x 20 clients per endpoint, kills, outages
 	$(BIN)/pytest tests/reliability --reliability=full --timeout 7200

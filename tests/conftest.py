@@ -93,8 +93,8 @@ SAMPLE_INDEX_CACHE = ROOT / "instance" / "test-cache"
 def cache_entry(name: str, make, stale: str) -> Path:
     """instance/test-cache/NAME: made by MAKE(path) when missing, in a staging folder renamed
     into place when complete, the entries matching the STALE pattern removed (a changed input
-    gives a new name). A lock serialises this between the two pytest-xdist workers of `make
-    test`: the second to need an entry waits for the first to make it, then reuses it."""
+    gives a new name). A lock serialises this between the two lanes of `make test` (two pytest
+    processes): the second to need an entry waits for the first to make it, then reuses it."""
     SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
     entry = SAMPLE_INDEX_CACHE / name
     with FileLock(SAMPLE_INDEX_CACHE / ".lock"):
@@ -340,26 +340,10 @@ def pytest_addoption(parser):
     )
 
 
-# Tests marked with any of these build images or run the runbook: they share the machine's
-# container storage, the python base, the wheelhouse and the rehearsal's emulators.
-RUNBOOK_MARKS = ("image", "rehearsal")
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items):
-    """`make test` runs two pytest-xdist workers (--dist loadgroup): the runbook tests go to one
-    of them, one after another, in a group that starts first (the largest), and the other worker
-    takes everything else meanwhile."""
-    for item in items:
-        if any(item.get_closest_marker(mark) for mark in RUNBOOK_MARKS):
-            item.add_marker(pytest.mark.xdist_group("runbook"))
-
-
 @pytest.fixture
 def measured(record_property):
     """Record a line of what this test measured (a size, a time, a rate): the lines are printed
-    together at the end of the run. A test's own output is captured, and under pytest-xdist it
-    stays in the worker; a recorded property travels with the test's report."""
+    together at the end of the run, where they are found, instead of inside its progress line."""
 
     def record(line: str) -> None:
         record_property("measured", line)
@@ -379,4 +363,4 @@ def pytest_terminal_summary(terminalreporter):
     if lines:
         terminalreporter.section("measured (printed, never asserted)")
         for nodeid, line in sorted(lines, key=lambda entry: entry[0]):  # a test's lines keep their order
-            terminalreporter.write_line(f"{nodeid.split('@')[0]}: {line}")
+            terminalreporter.write_line(f"{nodeid}: {line}")
