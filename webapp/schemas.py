@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    Strict,
     StringConstraints,
     TypeAdapter,
     WithJsonSchema,
@@ -143,14 +144,16 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
-    size: int = Field(
+    # Numbers must be JSON numbers, as the schema says: pydantic's lax mode would take `true` as
+    # 1 and "5" as 5, and answer 200 to a body its own OpenAPI document calls invalid.
+    size: Annotated[int, Strict()] = Field(
         10,
         ge=1,
         le=100,
         validation_alias=AliasChoices("size", "limit"),
         description="Number of results (1-100). `limit` is accepted as an alias, as the earlier API did.",
     )
-    min_score: float | None = Field(
+    min_score: Annotated[float, Strict()] | None = Field(
         None, ge=0.0, le=1.0, description="Lowest score returned, on the (1 + cosine) / 2 scale."
     )
     date_from: DateBound | None = Field(None, description="Earliest published_dt (inclusive).")
