@@ -36,7 +36,9 @@ from tests.runbook_runs import (
     self_signed_certificate,
 )
 
-pytestmark = [pytest.mark.timeout(3600), pytest.mark.rehearsal]
+# slow, not rehearsal: it shares nothing with the local rehearsal (its own moto and stand-in, no
+# image build), so `make test` runs it in the lane beside the image and rehearsal tests.
+pytestmark = [pytest.mark.timeout(3600), pytest.mark.slow]
 
 ACCOUNT = "000000000000"  # inventories/production's aws_account_id
 DOMAIN = "search.finbert-rag.example.com"
