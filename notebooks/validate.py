@@ -43,6 +43,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -64,9 +65,13 @@ log = logging.getLogger("notebooks.validate")
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent
 ROOT = NOTEBOOK_DIR.parent
-# In the order they run: health first, so a broken deployment is named before its symptoms;
-# regression last, since it compares what the others measured with the baseline.
+# In the order they are reported: health first, so a broken deployment is named before its
+# symptoms; regression last, since it compares what the others measured with the baseline.
 NOTEBOOKS = ("health", "endpoints", "performance", "relevance", "edge", "regression")
+# How they run: each group after the one before, the notebooks of a group side by side (each in
+# its own kernel). Performance measures latency and throughput, so nothing runs beside it; the
+# regression notebook reads what the others recorded in the attempt's folder, so it runs last.
+RUN_GROUPS = (("health", "endpoints", "relevance", "edge"), ("performance",), ("regression",))
 KERNEL = "python3"
 # Parameters the runner sets from its own options (each notebook gets those it declares); every
 # notebook declares the first four.
@@ -488,9 +493,10 @@ def validate(
         "provenance": {key: "" if value is None else str(value) for key, value in facts.items()},
     }
     secrets = secret_values()
-    runs: list[NotebookRun] = []
     leaked: list[str] = []
-    for position, name in enumerate(NOTEBOOKS, start=1):
+
+    def run_notebook(name: str) -> NotebookRun:
+        position = NOTEBOOKS.index(name) + 1
         log.info("[%d/%d] %s: executing", position, len(NOTEBOOKS), name)
         own = {key for key, parameter in declared.items() if name in parameter.notebooks}
         parameters = {
@@ -517,7 +523,13 @@ def validate(
             run.duration_s,
             f" ({run.error})" if run.error and not failed else "",
         )
-        runs.append(run)
+        return run
+
+    finished: dict[str, NotebookRun] = {}
+    for group in RUN_GROUPS:
+        with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="notebook") as pool:
+            finished.update(zip(group, pool.map(run_notebook, group), strict=True))
+    runs = [finished[name] for name in NOTEBOOKS]
     leaked += [path.name for path in folder.glob("*.html") if redact(path, secrets)]
     checks = [check for run in runs for check in run.checks]
     if secrets:

@@ -49,7 +49,7 @@ def model_cache_dir() -> Path:
 
 def exported_model_cache(source: Path) -> Path:
     """SOURCE when it holds the models' ONNX exports (`make models` makes them); otherwise a
-    cache of the tests' own in instance/test-cache: SOURCE's models linked, their exports made
+    cache of the tests' own in the test cache (TEST_CACHE): SOURCE's models linked, their exports made
     once (minutes) and kept under a key of the export code and the models' manifests. The
     SOURCE cache is never written (it may be shared)."""
     if all(ModelCache(source).has(export_name(name)) for name in EMBEDDING_MODELS):
@@ -87,22 +87,24 @@ INDEX_INPUTS = (
     "webapp/ingest.py",
     "webapp/store",
 )
-SAMPLE_INDEX_CACHE = ROOT / "instance" / "test-cache"
+# The test caches live outside the clone, beside the project's other content-keyed caches (the
+# Makefile's CACHE, which exports XDG_CACHE_HOME): a fresh clone on the same machine reuses them.
+TEST_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "finnews" / "test-cache"
 
 
 def cache_entry(name: str, make, stale: str) -> Path:
-    """instance/test-cache/NAME: made by MAKE(path) when missing, in a staging folder renamed
+    """TEST_CACHE/NAME: made by MAKE(path) when missing, in a staging folder renamed
     into place when complete, the entries matching the STALE pattern removed (a changed input
     gives a new name). A lock serialises this between the two lanes of `make test` (two pytest
     processes): the second to need an entry waits for the first to make it, then reuses it."""
-    SAMPLE_INDEX_CACHE.mkdir(parents=True, exist_ok=True)
-    entry = SAMPLE_INDEX_CACHE / name
-    with FileLock(SAMPLE_INDEX_CACHE / ".lock"):
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    entry = TEST_CACHE / name
+    with FileLock(TEST_CACHE / ".lock"):
         if not entry.exists():
-            staging = Path(tempfile.mkdtemp(prefix=".building-", dir=SAMPLE_INDEX_CACHE))
+            staging = Path(tempfile.mkdtemp(prefix=".building-", dir=TEST_CACHE))
             try:
                 make(staging / name)
-                for old in SAMPLE_INDEX_CACHE.glob(stale):
+                for old in TEST_CACHE.glob(stale):
                     shutil.rmtree(old) if old.is_dir() else old.unlink()
                 (staging / name).rename(entry)
             finally:
@@ -126,7 +128,7 @@ def sample_index(tmp_path_factory, registry) -> Path:
     """The sample corpus, ingested once for the whole session (read-only for tests).
 
     Embedding 1,200 documents takes minutes on two cores, so the index is kept in
-    instance/test-cache under a key of everything it is made from (sample_index_key), and a
+    the test cache (TEST_CACHE) under a key of everything it is made from (sample_index_key), and a
     copy of it is what the tests get: a later session with the same inputs reuses it, and any
     change to them builds a new one.
     """

@@ -4,7 +4,7 @@ that moved.
 
 A third of the sample (its first SAMPLE_DOCUMENTS documents, every judged query) keeps this under
 a minute per backend on two cores; `python -m tools evaluate --fidelity` (`make fidelity`) runs
-the guard on the whole sample. The reference (torch float32) is kept in instance/test-cache under
+the guard on the whole sample. The reference (torch float32) is kept in the test cache (tests.conftest.TEST_CACHE) under
 a key of what it is made from. The backends are embedded afresh.
 """
 

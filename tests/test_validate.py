@@ -116,6 +116,15 @@ def test_notebook_is_committed_clean_and_parameterised(name):
     assert "checks.record()" in code[-2].source and "checks.raise_if_failed()" in code[-1].source
 
 
+def test_every_notebook_runs_once_and_the_measuring_ones_run_alone():
+    """The run groups cover each notebook exactly once; performance (latency and throughput)
+    shares its group with nothing, and regression, which reads what the others recorded, is last."""
+    ran = [name for group in validate.RUN_GROUPS for name in group]
+    assert sorted(ran) == sorted(validate.NOTEBOOKS) and len(ran) == len(set(ran))
+    assert ("performance",) in validate.RUN_GROUPS
+    assert validate.RUN_GROUPS[-1] == ("regression",)
+
+
 def test_parameters_are_typed_and_agree_across_notebooks():
     declared = validate.notebook_parameters()
     assert set(validate.RUNNER_PARAMETERS) <= set(declared), "every runner parameter is declared by a notebook"
@@ -837,7 +846,7 @@ def test_index_keeps_every_attempt_with_overrides_and_trends(passing_run, failin
 @pytest.fixture(scope="module")
 def generated_corpus(registry, tmp_path_factory) -> tuple[Path, Path]:
     """A corpus generated from another seed than the sample, its judged queries, and its index,
-    kept in instance/test-cache by what it is made from (embedding it takes minutes)."""
+    kept in the test cache (tests.conftest.TEST_CACHE) by what it is made from (embedding it takes minutes)."""
     key = f"generated-index-{GENERATED_COUNT}-seed{GENERATED_SEED}-{sample_index_key(registry)}"
 
     def build(folder: Path) -> None:
