@@ -45,7 +45,7 @@ VENV_INPUTS := requirements.txt requirements-validation.txt requirements-release
 VENV_KEY := $(call key_of,$(VENV_INPUTS))-$(shell $(PYTHON) -c 'import sys; print("py%d.%d.%d" % sys.version_info[:3])')
 # The models come from their packages (requirements-models.txt) and are exported by the pinned
 # torch and onnx (requirements.txt) with the export code.
-MODEL_INPUTS := requirements.txt requirements-models.txt webapp/modelcache.py
+MODEL_INPUTS := requirements.txt requirements-models.txt webapp/modelcache.py webapp/fidelity.py
 MODELS_KEY := $(call key_of,$(MODEL_INPUTS))
 MODEL_CACHE := instance/models
 # `make test` sets TIMINGS: each prerequisite then adds its wall time to the timing table.

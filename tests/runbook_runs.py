@@ -24,6 +24,8 @@ from cryptography.x509.oid import NameOID
 
 BIN = Path(sys.executable).parent
 REGION = "ap-south-1"
+# The roles that play AWS's part in the local rehearsal (their tasks are named "ROLE : task").
+EMULATION = "rehearsal_"
 
 
 class Run:
@@ -37,20 +39,23 @@ class Run:
         self.report = json.JSONDecoder().raw_decode(process.stdout[start:])[0] if start >= 0 else {"plays": []}
 
     def changed_by_play(self) -> dict[str, int]:
+        """What the release changed, phase by phase (the rehearsal's emulation left out)."""
         counts: dict[str, int] = {}
         for play in self.report["plays"]:
             phase = play["play"]["name"].split(" |")[0]
-            changed = sum(bool(task["hosts"].get("localhost", {}).get("changed")) for task in play["tasks"])
-            counts[phase] = counts.get(phase, 0) + changed
+            counts[phase] = counts.get(phase, 0) + len(self.changed_tasks(phase, [play]))
         return counts
 
-    def changed_tasks(self, phase: str) -> list[str]:
+    def changed_tasks(self, phase: str, plays: list[dict] | None = None) -> list[str]:
+        """The tasks of PHASE that reported a change, but for the rehearsal's own roles
+        (rehearsal_*): they play what AWS does by itself (ECS starting a task and registering it
+        in the target group), which is no change the release made."""
         return [
             task["task"]["name"]
-            for play in self.report["plays"]
+            for play in (self.report["plays"] if plays is None else plays)
             if play["play"]["name"].split(" |")[0] == phase
             for task in play["tasks"]
-            if task["hosts"].get("localhost", {}).get("changed")
+            if task["hosts"].get("localhost", {}).get("changed") and not task["task"]["name"].startswith(EMULATION)
         ]
 
     def results(self, task_name: str) -> list[dict]:

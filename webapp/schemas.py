@@ -27,6 +27,7 @@ from pydantic import (
     computed_field,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from webapp.fields import FIELD_NAMES, SENTIMENT_LABELS
 
@@ -36,7 +37,25 @@ SentimentLabel = Literal[SENTIMENT_LABELS]
 # Limits of a record's short texts (source, doc_type, each theme and organization) and lists.
 SHORT_TEXT_MAX = 200
 LIST_MAX_ITEMS = 50
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_TEXT_MAX)]
+
+
+def _stripped_not_empty(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise PydanticCustomError("string_too_short", "String should have at least 1 character", {"min_length": 1})
+    return stripped
+
+
+def StrippedText(max_length: int) -> object:  # noqa: N802 (a type, named as one)
+    """A string of 1 to MAX_LENGTH characters as sent, the bounds /openapi.json gives, then
+    stripped of surrounding whitespace, and refused if nothing is left. Bounding the text after
+    stripping would accept a body the published schema calls invalid (a query of 2,001
+    characters whose first is a space)."""
+    return Annotated[str, StringConstraints(min_length=1, max_length=max_length), AfterValidator(_stripped_not_empty)]
+
+
+ShortText = StrippedText(SHORT_TEXT_MAX)
+QueryText = StrippedText(2_000)
 # The earlier API's `date`: GDELT's timestamp form, YYYYMMDDhhmmss in UTC (20250924000000).
 GDELT_DATE_FORMAT = "%Y%m%d%H%M%S"
 
@@ -143,7 +162,7 @@ class SearchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
+    query: QueryText
     # Numbers must be JSON numbers, as the schema says: pydantic's lax mode would take `true` as
     # 1 and "5" as 5, and answer 200 to a body its own OpenAPI document calls invalid.
     size: Annotated[int, Strict()] = Field(
