@@ -59,7 +59,9 @@ def exported_model_cache(source: Path) -> Path:
     SOURCE cache is never written (it may be shared)."""
     if all((source / export_name(name) / PROBE_FILE).is_file() for name in EMBEDDING_MODELS):
         return source
+    # The export code, and the probe set whose reference vectors an export holds.
     digest = hashlib.sha256((ROOT / "webapp" / "modelcache.py").read_bytes())
+    digest.update((ROOT / "webapp" / "fidelity.py").read_bytes())
     for name in EMBEDDING_MODELS:
         digest.update((source / name / "manifest.json").read_bytes())
 

@@ -95,7 +95,7 @@ def test_a_precision_that_fails_the_probe_is_not_used_and_health_and_the_index_s
         assert ingest[model]["used"] == "openvino/float32"
         rejected, accepted = ingest[model]["guard"]
         assert rejected.startswith("openvino/bfloat16 rejected: min cosine 0.99") and f"< {MIN_COSINE}" in rejected
-        assert accepted.startswith("openvino/float32 accepted (probe min cosine 0.99")
+        assert accepted.startswith("openvino/float32 accepted (probe min cosine 1.0000")
     queries = {e["model"]: e["used"] for e in health["model_cache"]["encoders"] if e["purpose"] == "query"}
     assert queries == {model: registry.encoders[field].describe() for field, model in ENCODED_FIELDS.items()}
     assert "bfloat16" not in json.dumps(queries)

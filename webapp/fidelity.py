@@ -28,43 +28,37 @@ K = 10
 # The torch float32 vectors of the probe set, beside the graph in an export (webapp.modelcache).
 PROBE_FILE = "probe.npz"
 
-# News of the sample corpus (every 37th record) and judged queries (every 5th): short and long,
-# so that a precision that moves short texts (queries) or long ones (articles) is caught.
+# Headlines of the sample corpus (every 37th record) and judged queries (every 10th). Short, to
+# keep the probe a fraction of a second: mpnet costs about 3 ms a token on two AVX2 cores, and
+# whole articles made the probe 3 s. That a precision the probe accepts also holds on whole
+# articles is what tests/test_fidelity.py checks, on the whole sample, on each CPU it runs on.
 PROBE_DOCUMENTS = (
-    "What Hollowmere Assurance's dividend cut means for investors\nHollowmere Assurance cut its quarterly dividend by 39% to $0.30 a share from $0.49, saying it needs to preserve cash after a difficult year.",
-    "Coppergrove Resources closing gold mine in Quebec as losses mount\nCoppergrove Resources will close its gold mine in Quebec, cutting 1,950 jobs, as weak demand leaves the site unprofitable.",
-    "Strong online sales sales drive Brookmere Stores to third-quarter earnings beat\nBrookmere Stores reported third-quarter earnings of $1.07 a share, exceeding the $1.03 analysts had expected, as revenue grew 27.9% to $14.5 billion. Operating profit reached $2.0 billion, a record for the period.",
-    "Filing: Brightwafer Technologies Q4 EPS of $0.53 misses $0.73 forecast\nBrightwafer Technologies reported fourth-quarter earnings of $0.53 a share, below the $0.73 analysts had forecast, as revenue declined 4.3% to $3.0 billion.",
-    "Keystrand Telecom earnings exceed expectations on strong enterprise connectivity demand\nKeystrand Telecom reported fourth-quarter earnings of $0.62 a share, exceeding the $0.57 analysts had expected, as revenue grew 4.9% to $3.2 billion.",
-    "Analysis: Harrowgate Petroleum plans initial public offering of retail fuel business\nHarrowgate Petroleum filed for an initial public offering of its retail fuel business, which it plans to list in the first half of 2025. Fenwick Quay Partners and another bank are leading the offering.",
-    "Fernleigh Brands will publish quarterly results on April 15\nFernleigh Brands will release its fourth-quarter financial results before the market opens on April 15, followed by a conference call. The company will also host a question-and-answer session with analysts.",
-    "Ironvale Mining settles case over hidden fees and misleading marketing of its nickel for $232 million\nIronvale Mining reached a settlement with a consumer advocacy group in a case over hidden fees and misleading marketing of its nickel, according to a court filing.",
-    "Bond yields jump to 3.4%, pressuring real estate companies\nRising borrowing costs in the bond market hit real estate companies, which depend on cheap financing.",
-    "Movers: Brightmoor Household will publish quarterly results on June 21\nBrightmoor Household said it will report results for the first quarter of 2025 on June 21.",
-    "Caravel Airlines to pay $73.9 million to resolve Aviation Safety Directorate charges\nCaravel Airlines agreed to pay a $73.9 million penalty to resolve allegations by the Aviation Safety Directorate over maintenance records. Caravel Airlines said it has strengthened its compliance controls.",
-    "Marlowe Vehicles vehicle deliveries fall 11.2% as demand weakens\nMarlowe Vehicles said vehicle deliveries fell 11.2% in the second quarter, worse than analysts expected, as consumers cut back. The decline was steepest in the Middle East.",
-    "Quartzline Micro to host investor day on August 14\nQuartzline Micro's chief financial officer will present at the Harcourt Lane Securities semiconductor conference on August 14.",
-    "Brambleworks Q2 filing details segment results\nBrambleworks filed its annual report for fiscal 2024 with the Securities Oversight Commission. No changes to previously reported figures were disclosed.",
-    "Signalbridge Telecom secures major 5G network contract\nSignalbridge Telecom won a $1.3 billion contract from Blackfen Energy to supply 5G network over 4 years.",
-    "Fiberhollow lifts payout to $0.59 a share\nThe board of Fiberhollow approved a higher quarterly payout of $0.59 a share, up from $0.49. The new payout gives the stock an annual yield of about 2.0%.",
+    "What Hollowmere Assurance's dividend cut means for investors",
+    "Coppergrove Resources closing gold mine in Quebec as losses mount",
+    "Strong online sales sales drive Brookmere Stores to third-quarter earnings beat",
+    "Filing: Brightwafer Technologies Q4 EPS of $0.53 misses $0.73 forecast",
+    "Keystrand Telecom earnings exceed expectations on strong enterprise connectivity demand",
+    "Analysis: Harrowgate Petroleum plans initial public offering of retail fuel business",
+    "Fernleigh Brands will publish quarterly results on April 15",
+    "Ironvale Mining settles case over hidden fees and misleading marketing of its nickel for $232 million",
+    "Bond yields jump to 3.4%, pressuring real estate companies",
+    "Movers: Brightmoor Household will publish quarterly results on June 21",
+    "Caravel Airlines to pay $73.9 million to resolve Aviation Safety Directorate charges",
+    "Marlowe Vehicles vehicle deliveries fall 11.2% as demand weakens",
+    "Quartzline Micro to host investor day on August 14",
+    "Brambleworks Q2 filing details segment results",
+    "Signalbridge Telecom secures major 5G network contract",
+    "Fiberhollow lifts payout to $0.59 a share",
 )
 PROBE_QUERIES = (
     "chipmakers beating earnings forecasts",
-    "software company acquisitions",
     "drug trial failure",
-    "companies announcing layoffs",
     "credit rating downgrades",
-    "dividend cuts",
     "new chief executive appointed",
-    "corporate bond issuance",
     "central bank keeps rates on hold",
-    "economy shrinking recession fears",
     "cheaper oil helps airlines",
-    "Northwind Semiconductors",
     "Kestrel Bank Holdings regulatory problems and lawsuits",
-    "Aeroventa Airlines news",
     "positive developments at Hollowmere Assurance",
-    "troubled mining companies",
 )
 
 
