@@ -154,3 +154,14 @@ def test_an_export_made_before_the_guard_is_refused_with_how_to_mend_it(tmp_path
     (cache.path(export_name(MINILM)) / PROBE_FILE).unlink()
     with pytest.raises(ModelCacheError, match=f"run `flask models export {MINILM} --force`"):
         select_field_encoder(cache, MINILM, "onnx", "query")
+
+
+def test_torch_bfloat16_autocast_is_judged_by_the_probe_with_real_bfloat16_arithmetic(model_cache_dir, monkeypatch):
+    """torch's bfloat16 autocast runs on any CPU (emulated where the CPU lacks it): the branch an
+    AMX CPU takes for torch's ingest batches, its real arithmetic judged by the probe."""
+    monkeypatch.setattr("webapp.encoders.cpu_has_native_bf16", lambda: True)
+    cache = ModelCache(model_cache_dir)
+    encoder, _, choice = select_field_encoder(cache, MINILM, "torch", "ingest", "auto")
+    assert choice.used == "torch/bfloat16-autocast" and choice.guard[0].startswith("torch/bfloat16-autocast accepted")
+    result = run_probe(encoder.describe(), encoder.encode, Probe.load(cache.path(export_name(MINILM)) / PROBE_FILE))
+    assert MIN_COSINE <= result.min_cosine < 0.999999  # bfloat16 moved the vectors, within the guard
