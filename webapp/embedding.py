@@ -117,7 +117,8 @@ def guard_verdict(cache: ModelCache, model_name: str, encoder: Encoder) -> tuple
     if not cache.has(entry):
         # torch at a reduced precision, with no export to hold the reference vectors.
         return False, f"{encoder.describe()} rejected: no probe reference without the export {entry}"
-    probe_path = cache.path(entry) / PROBE_FILE
+    # Verified again only for torch, whose load did not verify the export (the others loaded it).
+    probe_path = (cache.verify(entry).path if encoder.backend == "torch" else cache.path(entry)) / PROBE_FILE
     if not probe_path.is_file():
         raise ModelCacheError(
             f"the export {entry} has no probe vectors for the fidelity guard (made before the guard): "
