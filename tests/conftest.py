@@ -22,6 +22,7 @@ from filelock import FileLock
 from tests.fake_elasticsearch import FakeElasticsearch
 from tools.benchmark import free_port, start_server
 from webapp import SEARCH_SERVICE, create_app
+from webapp.fidelity import PROBE_FILE
 from webapp.fields import EMBEDDING_MODELS, FIELD_DIMS
 from webapp.ingest import ingest
 from webapp.modelcache import ModelCache, export_name
@@ -37,6 +38,9 @@ SAMPLE = ROOT / "data" / "news_sample.jsonl"
 JUDGEMENTS = ROOT / "data" / "relevance.jsonl"
 ARTIFACTS = ROOT / "test-artifacts"
 MODEL_CACHE = Path(os.environ.get("FINNEWS_MODEL_CACHE_DIR", ROOT / "instance" / "models"))
+# The suite encodes at float32: recorded answers (tests/golden) and cached indexes then hold on
+# every CPU, with bfloat16 or without. The tests of the precision choice set their own.
+FLOAT32 = {"ENCODER_PRECISION": "float32"}
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +52,16 @@ def model_cache_dir() -> Path:
 
 
 def exported_model_cache(source: Path) -> Path:
-    """SOURCE when it holds the models' ONNX exports (`make models` makes them); otherwise a
-    cache of the tests' own in the test cache (TEST_CACHE): SOURCE's models linked, their exports made
+    """SOURCE when it holds the models' ONNX exports with their probe vectors (`make models`
+    makes them; exports made before the fidelity guard lack them); otherwise a cache of the
+    tests' own in the test cache (TEST_CACHE): SOURCE's models linked, their exports made
     once (minutes) and kept under a key of the export code and the models' manifests. The
     SOURCE cache is never written (it may be shared)."""
-    if all(ModelCache(source).has(export_name(name)) for name in EMBEDDING_MODELS):
+    if all((source / export_name(name) / PROBE_FILE).is_file() for name in EMBEDDING_MODELS):
         return source
+    # The export code, and the probe set whose reference vectors an export holds.
     digest = hashlib.sha256((ROOT / "webapp" / "modelcache.py").read_bytes())
+    digest.update((ROOT / "webapp" / "fidelity.py").read_bytes())
     for name in EMBEDDING_MODELS:
         digest.update((source / name / "manifest.json").read_bytes())
 
@@ -69,7 +76,7 @@ def exported_model_cache(source: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def registry(model_cache_dir):
-    registry = process_registry(load_settings({"MODEL_CACHE_DIR": str(model_cache_dir)}))
+    registry = process_registry(load_settings({"MODEL_CACHE_DIR": str(model_cache_dir), **FLOAT32}))
     registry.wait_until_loaded()
     return registry
 
@@ -154,7 +161,13 @@ def make_app(model_cache_dir):
 
     def factory(store_path: Path, **config):
         app = create_app(
-            {"MODEL_CACHE_DIR": str(model_cache_dir), "STORE_PATH": str(store_path), "ALLOW_ANONYMOUS": True, **config}
+            {
+                "MODEL_CACHE_DIR": str(model_cache_dir),
+                "STORE_PATH": str(store_path),
+                "ALLOW_ANONYMOUS": True,
+                **FLOAT32,
+                **config,
+            }
         )
         app.extensions[SEARCH_SERVICE].registry.wait_until_loaded()
         return app

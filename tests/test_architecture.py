@@ -20,7 +20,8 @@ WEBAPP = ROOT / "webapp"
 ALLOWED = {
     "webapp.fields": set(),
     "webapp.settings": set(),
-    "webapp.modelcache": set(),
+    "webapp.fidelity": set(),
+    "webapp.modelcache": {"webapp.fidelity"},
     "webapp.schemas": {"webapp.fields"},
     "webapp.sentiment": {"webapp.fields"},
     # The store package opens either backend (open_store).
@@ -28,7 +29,13 @@ ALLOWED = {
     "webapp.store.embedded": {"webapp.fields", "webapp.store"},
     "webapp.store.elasticsearch": {"webapp.fields", "webapp.settings", "webapp.store"},
     "webapp.encoders": {"webapp.modelcache"},
-    "webapp.embedding": {"webapp.encoders", "webapp.fields", "webapp.modelcache", "webapp.sentiment"},
+    "webapp.embedding": {
+        "webapp.encoders",
+        "webapp.fidelity",
+        "webapp.fields",
+        "webapp.modelcache",
+        "webapp.sentiment",
+    },
     # The earlier system's shapes and their mapping: ingest's concern, below it.
     "webapp.earlier": {"webapp.fields", "webapp.schemas"},
     "webapp.ingest": {"webapp.earlier", "webapp.embedding", "webapp.fields", "webapp.schemas", "webapp.store"},

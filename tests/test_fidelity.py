@@ -1,6 +1,7 @@
-"""The fidelity guard (tools/fidelity.py): every encoder backend this CPU runs gives torch
-float32's vectors on the sample corpus and its judged queries, and the guard refuses vectors
-that moved.
+"""The fidelity guard (tools/fidelity.py) on the sample corpus and its judged queries: every
+encoder backend, at the precision the service's own guard lets it run with on this CPU (its probe
+set, webapp/fidelity.py), gives torch float32's vectors; so the probe chooses as the whole sample
+would. And the guard refuses vectors that moved.
 
 A third of the sample (its first SAMPLE_DOCUMENTS documents, every judged query) keeps this under
 a minute per backend on two cores; `python -m tools evaluate --fidelity` (`make fidelity`) runs
@@ -49,7 +50,12 @@ def reference(model_cache_dir, sample) -> fidelity.Embedded:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_backend_passes_the_guard_on_this_cpu(backend, model_cache_dir, sample, reference, measured):
+def test_what_the_guard_lets_each_backend_run_passes_on_the_sample(
+    backend, model_cache_dir, sample, reference, measured
+):
+    """On a CPU with bfloat16 the probe may accept a backend's bfloat16 (or refuse it for float32):
+    either way, what it accepted must hold on the whole sample. A failure here means the probe
+    set passed a precision the sample refuses: the probe needs texts like those that failed."""
     if backend == "torch" and not cpu_has_native_bf16():
         pytest.skip("torch runs float32 on this CPU for ingest and queries alike: it is the reference itself")
     embedded, described = fidelity.candidate(ModelCache(model_cache_dir), backend, sample)

@@ -9,8 +9,10 @@ float32's, field by field (the 1155-d field composed from both, with the same se
   search over the sample) that both rankings have, averaged over the queries;
 * nDCG@10 on the judged queries within 0.005 of torch float32's.
 
-Documents are embedded the way ingest runs the backend (batches: bfloat16 autocast for torch
-where the CPU has it), queries the way the service does (one text). Run by
+The first two thresholds are the service's own (webapp/fidelity.py, MIN_COSINE and MIN_TOP10_OVERLAP), which it applies at start
+to a small probe set to choose each backend's precision on the CPU it runs on. Here, documents
+are embedded the way ingest runs the backend and queries the way the service does (one text),
+with the precision that choice gives: so the whole sample shows whether the probe chooses well. Run by
 tests/test_fidelity.py for every backend this CPU runs, and by ``python -m tools evaluate
 --fidelity`` for the configured ones. Dynamic int8 quantisation fails it (mpnet min cosine 0.79,
 top-10 overlap 0.65; PLATFORM_FACTS), so no quantised model is offered.
@@ -25,17 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from tools.evaluate import ndcg_at_k
-from webapp.embedding import compose, load_field_encoder
+from webapp.embedding import compose, select_field_encoder
 from webapp.encoders import Encoder, TorchEncoder
+from webapp.fidelity import K, top_k
+from webapp.fidelity import failures as guard_failures
 from webapp.fields import ENCODED_FIELDS, FIELD_NAMES, FIELDS
 from webapp.modelcache import ModelCache
 from webapp.schemas import NewsRecord
 from webapp.sentiment import LexiconSentiment
 
-MIN_COSINE = 0.999
-MIN_TOP10_OVERLAP = 0.95
 MAX_NDCG_DELTA = 0.005
-K = 10
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,7 @@ class FieldFidelity:
 
     @property
     def failures(self) -> list[str]:
-        found = []
-        if min(self.min_cosine_documents, self.min_cosine_queries) < MIN_COSINE:
-            found.append(f"min cosine {min(self.min_cosine_documents, self.min_cosine_queries):.5f} < {MIN_COSINE}")
-        if self.top10_overlap < MIN_TOP10_OVERLAP:
-            found.append(f"top-10 overlap {self.top10_overlap:.3f} < {MIN_TOP10_OVERLAP}")
+        found = guard_failures(min(self.min_cosine_documents, self.min_cosine_queries), self.top10_overlap)
         if self.ndcg_delta > MAX_NDCG_DELTA:
             found.append(f"nDCG@10 differs by {self.ndcg_delta:.4f} > {MAX_NDCG_DELTA}")
         return found
@@ -126,19 +123,13 @@ def reference(cache: ModelCache, sample: Sample) -> Embedded:
     return embed(sample, encoders, encoders)
 
 
-def candidate(cache: ModelCache, backend: str, sample: Sample) -> tuple[Embedded, str]:
-    """BACKEND's vectors of the sample (documents as ingest, queries as the service runs it),
-    and how it ran."""
-    ingest = {f: load_field_encoder(cache, m, backend, "ingest")[0] for f, m in ENCODED_FIELDS.items()}
-    query = {f: load_field_encoder(cache, m, backend, "query")[0] for f, m in ENCODED_FIELDS.items()}
+def candidate(cache: ModelCache, backend: str, sample: Sample, precision: str = "auto") -> tuple[Embedded, str]:
+    """BACKEND's vectors of the sample (documents as ingest, queries as the service runs it, each
+    with the encoder the service's fidelity guard chooses), and how it ran."""
+    ingest = {f: select_field_encoder(cache, m, backend, "ingest", precision)[0] for f, m in ENCODED_FIELDS.items()}
+    query = {f: select_field_encoder(cache, m, backend, "query", precision)[0] for f, m in ENCODED_FIELDS.items()}
     described = ", ".join(sorted({e.describe() for e in (*ingest.values(), *query.values())}))
     return embed(sample, ingest, query), described
-
-
-def top_k(documents: np.ndarray, query: np.ndarray, k: int = K) -> np.ndarray:
-    scores = documents @ query
-    top = np.argpartition(-scores, k - 1)[:k]
-    return top[np.argsort(-scores[top], kind="stable")]
 
 
 def compare(sample: Sample, reference: Embedded, candidate: Embedded) -> list[FieldFidelity]:

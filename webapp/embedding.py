@@ -5,9 +5,11 @@ torch, onnx or openvino; FINNEWS_QUERY_BACKEND, FINNEWS_INGEST_BACKEND).
 Queries and ingest are encoded apart because they want different things: a query is one short
 text, where ONNX Runtime (or OpenVINO's bfloat16 where the CPU has it) is 2-4x faster than torch
 and bfloat16 autocast is slower; ingest is batches, where OpenVINO (or torch on a GPU) is
-fastest. The ingest encoders load only when something is ingested. Every backend gives vectors
-within cosine 0.999 of torch float32 (the fidelity guard, tools/fidelity.py), so an index built
-with one is searched with another; the index records which built it (:meth:`ingest_meta`).
+fastest. The ingest encoders load only when something is ingested. Each model runs with the
+first backend and precision whose vectors pass the fidelity guard on this CPU
+(:func:`select_field_encoder`, webapp/fidelity.py), so its vectors are within cosine 0.999 of
+torch float32's and an index built with one backend is searched with another; /health says what
+runs (:attr:`ModelRegistry.choices`), the index records which built it (:meth:`ingest_meta`).
 
 Concurrent queries of one process are encoded together (webapp.encoders.QueryBatcher), so
 throughput under load rises instead of requests queueing one forward pass each.
@@ -36,9 +38,11 @@ from webapp.encoders import (
     Encoder,
     OnnxRuntimeEncoder,
     QueryBatcher,
+    candidates,
     load_encoder,
     resolve_backend,
 )
+from webapp.fidelity import PROBE_FILE, Probe, run_probe
 from webapp.fields import COMPOSITION, ENCODED_FIELDS, FIELD_BY_NAME, FIELD_DIMS, FIELDS, SENTIMENT, SearchField
 from webapp.modelcache import ModelCache, ModelCacheError, export_name
 from webapp.sentiment import ExportedFinBertSentiment, FinBertSentiment, LexiconSentiment
@@ -66,7 +70,13 @@ class LoadState:
 
 
 def load_field_encoder(
-    cache: ModelCache, model_name: str, backend: str, purpose: str, device: str = "cpu", threads: int | None = None
+    cache: ModelCache,
+    model_name: str,
+    backend: str,
+    purpose: str,
+    device: str = "cpu",
+    threads: int | None = None,
+    float32: bool = False,
 ):
     """(encoder, identity) of a sentence-transformer from the cache, verified before it loads:
     the model folder for torch, its export for the other backends."""
@@ -82,10 +92,73 @@ def load_field_encoder(
         )
     cached = cache.verify(entry)
     try:
-        encoder = load_encoder(cached.path, backend, purpose, device=device, threads=threads)
+        encoder = load_encoder(cached.path, backend, purpose, device=device, threads=threads, float32=float32)
     except ValueError as exc:
         raise ModelCacheError(str(exc)) from None
     return encoder, cached.identity
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    """Which encoder the fidelity guard let a model run with, and what it made of each candidate."""
+
+    model: str
+    purpose: str
+    used: str
+    guard: tuple[str, ...]
+
+
+def guard_verdict(cache: ModelCache, model_name: str, encoder: Encoder) -> tuple[bool, str]:
+    """(accepted, why) for ENCODER: its vectors of the probe set against torch float32's, kept
+    in the model's export (webapp/fidelity.py)."""
+    if encoder.backend == "torch" and encoder.precision == "float32":
+        return True, "torch/float32 accepted (the reference itself)"
+    entry = export_name(model_name)
+    if not cache.has(entry):
+        # torch at a reduced precision, with no export to hold the reference vectors.
+        return False, f"{encoder.describe()} rejected: no probe reference without the export {entry}"
+    # Verified again only for torch, whose load did not verify the export (the others loaded it).
+    probe_path = (cache.verify(entry).path if encoder.backend == "torch" else cache.path(entry)) / PROBE_FILE
+    if not probe_path.is_file():
+        raise ModelCacheError(
+            f"the export {entry} has no probe vectors for the fidelity guard (made before the guard): "
+            f"run `flask models export {model_name} --force`"
+        )
+    result = run_probe(encoder.describe(), encoder.encode, Probe.load(probe_path))
+    return result.accepted, result.describe()
+
+
+def select_field_encoder(
+    cache: ModelCache,
+    model_name: str,
+    backend: str,
+    purpose: str,
+    precision: str = "auto",
+    device: str = "cpu",
+    threads: int | None = None,
+) -> tuple[Encoder, str, EncoderChoice]:
+    """(encoder, identity, choice): the first candidate (webapp.encoders.candidates) whose
+    vectors pass the fidelity guard on this CPU. A candidate that fails to load stops the search:
+    a missing or corrupt export is an error to mend, not a reason to run something slower."""
+    guard: list[str] = []
+    rejected: set[str] = set()
+    for candidate in candidates(backend, purpose, precision):
+        if candidate.float32 and f"{candidate.backend}/float32" in rejected:
+            continue  # its fastest precision on this CPU was float32 already
+        try:
+            encoder, identity = load_field_encoder(
+                cache, model_name, candidate.backend, purpose, device, threads, float32=candidate.float32
+            )
+        except ModelCacheError as exc:
+            raise ModelCacheError(f"{exc} (fidelity guard so far: {'; '.join(guard)})" if guard else str(exc)) from None
+        accepted, why = guard_verdict(cache, model_name, encoder)
+        guard.append(why)
+        if accepted:
+            log.info("fidelity guard, %s for %s: %s", model_name, purpose, "; ".join(guard))
+            return encoder, identity, EncoderChoice(model_name, purpose, encoder.describe(), tuple(guard))
+        log.warning("fidelity guard, %s for %s: %s", model_name, purpose, why)
+        rejected.add(encoder.describe())
+    raise ModelCacheError(f"no encoder of {model_name} for {purpose} passes the fidelity guard: {'; '.join(guard)}")
 
 
 class ModelRegistry:
@@ -102,11 +175,16 @@ class ModelRegistry:
         query_batch_max: int = 32,
         query_batch_window_ms: float = 0.0,
         query_threads: int | None = None,
+        encoder_precision: str = "auto",
     ):
         self.cache = cache
         self.batch_size = batch_size
+        self.configured_backends = {"query": query_backend, "ingest": ingest_backend}
+        # The first choices of the fidelity guard's candidates (select_field_encoder).
         self.query_backend = resolve_backend(query_backend, "query")
         self.ingest_backend = resolve_backend(ingest_backend, "ingest")
+        self.encoder_precision = encoder_precision
+        self.choices: dict[tuple[str, str], EncoderChoice] = {}  # (model, purpose): for /health
         # Cores a query's forward pass uses: each gunicorn worker's share (webapp/gunicorn_conf.py).
         self.query_threads = query_threads or os.cpu_count() or 1
         self.state = LoadState()
@@ -163,9 +241,15 @@ class ModelRegistry:
     def _load(self) -> None:
         for field_name, model_name in ENCODED_FIELDS.items():
             started = time.perf_counter()
-            encoder, identity = load_field_encoder(
-                self.cache, model_name, self.query_backend, "query", threads=self.query_threads
+            encoder, identity, choice = select_field_encoder(
+                self.cache,
+                model_name,
+                self.configured_backends["query"],
+                "query",
+                self.encoder_precision,
+                threads=self.query_threads,
             )
+            self.choices[(model_name, "query")] = choice
             if encoder.dims != FIELD_DIMS[field_name]:
                 raise ModelCacheError(f"{model_name} gives {encoder.dims}-d vectors")
             self.encoders[field_name] = encoder
@@ -232,13 +316,16 @@ class ModelRegistry:
     def ingest_encoders(self, device: str = "cpu") -> dict[str, Encoder]:
         """The encoders ingest uses: the ingest backend's (torch on a GPU device) with every
         core, loaded on first use (a serving process never loads them)."""
-        backend = "torch" if device != "cpu" else self.ingest_backend
+        backend = "torch" if device != "cpu" else self.configured_backends["ingest"]
         key = (backend, device)
         with self._lock:
             if key not in self._ingest_encoders:
                 encoders = {}
                 for field_name, model_name in ENCODED_FIELDS.items():
-                    encoder, identity = load_field_encoder(self.cache, model_name, backend, "ingest", device)
+                    encoder, identity, choice = select_field_encoder(
+                        self.cache, model_name, backend, "ingest", self.encoder_precision, device
+                    )
+                    self.choices[(model_name, "ingest")] = choice
                     if identity != self.identities[field_name]:
                         raise ModelCacheError(
                             f"{model_name}: the {backend} ingest model is {identity}, the query model "

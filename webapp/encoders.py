@@ -11,12 +11,13 @@ Backends (FINNEWS_QUERY_BACKEND for queries, FINNEWS_INGEST_BACKEND for ingest):
   query 2-3.5x faster than torch on one thread, on CPUs with or without AVX-512.
 * ``openvino``: the same graph compiled by OpenVINO's CPU plugin at its default inference
   precision: bfloat16 where the CPU has AMX or AVX512-BF16 (there it halves mpnet's query time
-  again and embeds batches fastest), float32 elsewhere.
+  again and embeds batches fastest), float32 elsewhere (it ignores a bfloat16 hint there).
 * ``auto``: openvino where the CPU multiplies bfloat16 natively, onnx elsewhere, for queries;
   openvino for ingest (fastest for batches on both kinds of CPU, see the README's figures).
 
-Every backend must pass the fidelity guard against torch float32 (tools/fidelity.py, run by
-tests/test_fidelity.py and ``python -m tools evaluate --fidelity``) before it is offered here.
+Which backend and precision actually run is the fidelity guard's choice (webapp/fidelity.py,
+:func:`candidates`, webapp.embedding.select_field_encoder): a precision that moves the vectors
+on this CPU is refused for the same runtime at float32, then ONNX float32, then torch float32.
 The onnx and openvino encoders need neither torch nor transformers: the tokenizer is the model's
 own tokenizer.json run by the ``tokenizers`` library, so an image that serves only exported
 models ships no torch.
@@ -71,6 +72,27 @@ def resolve_backend(backend: str, purpose: str) -> str:
     if purpose == "ingest" or cpu_has_native_bf16():
         return "openvino"
     return "onnx"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A backend at its fastest precision on this CPU, or held to float32."""
+
+    backend: str
+    float32: bool
+
+
+def candidates(backend: str, purpose: str, precision: str) -> list[Candidate]:
+    """What the fidelity guard tries, in order, for FINNEWS_*_BACKEND=BACKEND and
+    FINNEWS_ENCODER_PRECISION=PRECISION: the backend at its fastest precision, then at float32;
+    for ``auto`` then ONNX float32 and torch float32. A named backend is kept to its own runtime."""
+    first = resolve_backend(backend, purpose)
+    # ONNX Runtime runs the float32 graph as it is: it has no faster precision to try.
+    chain = [] if precision == "float32" or first == "onnx" else [Candidate(first, float32=False)]
+    chain.append(Candidate(first, float32=True))
+    if backend == "auto":
+        chain.extend(Candidate(other, float32=True) for other in ("onnx", "torch") if other != first)
+    return chain
 
 
 def sorted_batches(lengths: list[int], batch_size: int) -> Iterator[np.ndarray]:
@@ -256,6 +278,12 @@ OPENVINO_PRECISIONS = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
 class OpenVinoEncoder(GraphEncoder):
     backend = "openvino"
 
+    def __init__(self, folder: Path, threads: int, float32: bool = False):
+        # Without a hint the plugin compiles its fastest precision for this CPU; a worker's
+        # runtime (for_worker) is compiled with the same choice the guard accepted.
+        self._precision_config = {"INFERENCE_PRECISION_HINT": "f32"} if float32 else {}
+        super().__init__(folder, threads)
+
     def _load(self, threads: int) -> None:
         import openvino
 
@@ -263,7 +291,12 @@ class OpenVinoEncoder(GraphEncoder):
         compiled = core.compile_model(
             str(self.folder / EXPORT_GRAPH),
             "CPU",
-            {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"},
+            {
+                "INFERENCE_NUM_THREADS": threads,
+                "NUM_STREAMS": 1,
+                "PERFORMANCE_HINT": "LATENCY",
+                **self._precision_config,
+            },
         )
         hint = compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # "f32", "bf16", "f16"
         self.precision = OPENVINO_PRECISIONS.get(hint, hint)
@@ -276,20 +309,28 @@ class OpenVinoEncoder(GraphEncoder):
         return self.request.infer(feeds)[0].astype(np.float32, copy=True)
 
 
-ENCODER_CLASSES = {"onnx": OnnxRuntimeEncoder, "openvino": OpenVinoEncoder}
-
-
-def load_encoder(path: Path, backend: str, purpose: str, device: str = "cpu", threads: int | None = None) -> Encoder:
+def load_encoder(
+    path: Path, backend: str, purpose: str, device: str = "cpu", threads: int | None = None, float32: bool = False
+) -> Encoder:
     """The encoder of the model at PATH (a model folder for torch, an export for the others),
-    for "query" (one text at a time, mostly) or "ingest" (batches)."""
+    for "query" (one text at a time, mostly) or "ingest" (batches); FLOAT32 holds it to float32
+    where it would otherwise choose a faster precision for this CPU or device."""
     if backend == "torch":
         try:
-            return TorchEncoder(path, device=device, batches_in_bf16=purpose == "ingest" and cpu_has_native_bf16())
+            return TorchEncoder(
+                path,
+                device=device,
+                batches_in_bf16=purpose == "ingest" and cpu_has_native_bf16() and not float32,
+                half=False if float32 else None,
+            )
         except ImportError as exc:  # the torch-less image
             raise ValueError(f"the torch backend needs torch, which this installation lacks ({exc})") from None
     if device != "cpu":
         raise ValueError(f"the {backend} backend runs on the CPU; device {device!r} needs the torch backend")
-    return ENCODER_CLASSES[backend](path, threads or os.cpu_count() or 1)
+    threads = threads or os.cpu_count() or 1
+    if backend == "openvino":
+        return OpenVinoEncoder(path, threads, float32=float32)
+    return OnnxRuntimeEncoder(path, threads)
 
 
 # -- batched queries ----------------------------------------------------------------------------

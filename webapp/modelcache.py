@@ -40,6 +40,8 @@ cached weights by torch's own exporter and installed as a cache entry of its own
                                  L2 normalisation inside), or a classifier's logits
         encoder.json             what the runtime needs: inputs, output, max length, padding
         tokenizer.json, config.json, ...   copied from the source model
+        probe.npz                a sentence-transformer's probe set and its torch float32
+                                 vectors: the fidelity guard's reference (webapp/fidelity.py)
         manifest.json            sha256 of every file, and the source weights' sha256
 
 The export's manifest records the *source* weights' sha256 as its ``weights_sha256``, so the
@@ -65,6 +67,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from webapp.fidelity import PROBE_FILE, Probe
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +347,9 @@ class ModelCache:
         source = self.verify(name)
         if self.has(target) and not force:
             exported = self.verify(target)
-            if exported.weights_sha256 == source.weights_sha256:
+            # An export made before the fidelity guard lacks its probe vectors: it is made again.
+            complete = PROBE_FILE in exported.manifest["files"] or source.manifest["kind"] != "sentence-transformer"
+            if exported.weights_sha256 == source.weights_sha256 and complete:
                 return exported
         staged = self.staging_dir(target)
         try:
@@ -401,6 +407,13 @@ def _export_onnx(source: CachedModel, staged: Path) -> dict:
 
     if source.manifest["kind"] == "sentence-transformer":
         module, tokenizer, output, max_length = _sentence_transformer_graph(source.path)
+        # The fidelity guard's reference: torch float32 on the published weights, made here
+        # because the service may run where torch is not installed.
+        Probe.made_by(
+            lambda texts: module.model.encode(
+                texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        ).save(staged / PROBE_FILE)
     else:
         module, tokenizer, output, max_length = _classifier_graph(source.path)
     inputs = ["input_ids", "attention_mask"]

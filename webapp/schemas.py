@@ -269,6 +269,16 @@ class StoreStatus(BaseModel):
     detail: str | None = Field(None, description="Why the store is unavailable (only with a valid API token).")
 
 
+class EncoderStatus(BaseModel):
+    model: str
+    purpose: Literal["query", "ingest"]
+    used: str = Field(description="The backend and precision that encodes, e.g. onnx/float32.")
+    guard: list[str] = Field(
+        description="The fidelity guard's verdict on each candidate tried, in order: its probe figures, "
+        "and why a rejected one was refused."
+    )
+
+
 class ModelCacheStatus(BaseModel):
     path: str | None = Field(None, description="The model cache's folder (only with a valid API token).")
     cached_models: list[str]
@@ -277,6 +287,9 @@ class ModelCacheStatus(BaseModel):
         description="The sentiment model: its identity (name and weights hash) with a valid API token, else its name."
     )
     query_cache: dict[str, int]
+    encoders: list[EncoderStatus] = Field(
+        description="Which backend and precision each model runs with, chosen by the fidelity guard on this CPU."
+    )
     error: str | None = Field(None, description="Why the models failed to load (only with a valid API token).")
 
 

@@ -13,6 +13,7 @@ from webapp.embedding import ModelRegistry
 from webapp.fields import FIELD_BY_NAME, SENTIMENT_LABELS
 from webapp.modelcache import ModelCache
 from webapp.schemas import (
+    EncoderStatus,
     HealthReport,
     ModelCacheStatus,
     SearchHit,
@@ -51,6 +52,7 @@ def process_registry(settings: Settings) -> ModelRegistry:
         settings.query_batch_max,
         settings.query_batch_window_ms,
         worker_threads(settings.workers),
+        settings.encoder_precision,
     )
 
 
@@ -60,7 +62,9 @@ def worker_threads(workers: int) -> int:
 
 
 @functools.cache
-def _registry(cache_dir: str, query_cache_size: int, query_backend, ingest_backend, batch_max, window_ms, threads):
+def _registry(
+    cache_dir: str, query_cache_size: int, query_backend, ingest_backend, batch_max, window_ms, threads, precision
+):
     return ModelRegistry(
         ModelCache(cache_dir),
         query_cache_size=query_cache_size,
@@ -69,6 +73,7 @@ def _registry(cache_dir: str, query_cache_size: int, query_backend, ingest_backe
         query_batch_max=batch_max,
         query_batch_window_ms=window_ms,
         query_threads=threads,
+        encoder_precision=precision,
     )
 
 
@@ -168,6 +173,10 @@ class SearchService:
                 loaded_models=registry.loaded_models(),
                 sentiment_model=registry.sentiment_identity(),
                 query_cache=registry.query_cache_info(),
+                encoders=[
+                    EncoderStatus(model=c.model, purpose=c.purpose, used=c.used, guard=list(c.guard))
+                    for c in registry.choices.values()
+                ],
                 error=registry.state.error,
             ),
             timestamp=dt.datetime.now(dt.UTC),

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="What encodes documents at ingest (same choices); auto: openvino. "
         "`flask ingest --device cuda` uses torch in float16 on a GPU.",
     )
+    encoder_precision: Literal["auto", "float32"] = Field(
+        "auto",
+        description="auto: each backend's fastest precision on this CPU (bfloat16 where it has AMX/AVX512-BF16) "
+        "when its vectors pass the fidelity guard at start, else float32; float32: float32 only, the same "
+        "vectors on every CPU.",
+    )
     query_batch_max: int = Field(
         32, ge=1, description="Concurrent queries of a worker encoded together in one forward pass, at most."
     )
