@@ -73,7 +73,31 @@ echo "wheelhouse: $wheelhouse ($(du -sh "$wheelhouse" | cut -f1))" >&2
 
 revision=$(git -C "$root" rev-parse HEAD)
 source_url=$(git -C "$root" remote get-url origin 2>/dev/null || true)
-echo "build: $tag from $dockerfile, version $version, revision ${revision:0:12}, base $base" >&2
+
+# Everything the build reads, hashed: the Dockerfile, the files .dockerignore lets into the
+# context (bytecode aside), the base, the wheelhouse and every build argument. An image built
+# from the same inputs is taken as it is: buildah's layer cache would reuse each layer too, but
+# takes about a minute to find out (it hashes every file a stage copies from another).
+inputs_label=finnews.build-inputs
+inputs=$(
+    cd "$root"
+    printf '%s\n' "$dockerfile" "$version" "$revision" "$source_url" "$base" "$key" "${build_args[@]}" "$(buildah --version)"
+    # shellcheck disable=SC2046 # the allowlist's paths hold no spaces
+    find "$dockerfile" $(sed -n 's/^!//p' .dockerignore) -type f ! -path '*/__pycache__/*' ! -name '*.py[co]' -print0 |
+        sort -z | xargs -0 sha256sum
+)
+inputs=$(sha256sum <<<"$inputs" | cut -c1-32)
+built=$(buildah images --filter "label=$inputs_label=$inputs" --format '{{.ID}}' | head -n1)
+if [[ -n $built ]]; then
+    buildah tag "$built" "$tag"
+    echo "build: $tag from $dockerfile: the inputs of image $built (inputs $inputs), which is taken as it is" >&2
+    image_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$tag")
+    size=$(skopeo inspect --raw "containers-storage:$image_id" 2>/dev/null |
+        python3 -c 'import json, sys; print(sum(layer["size"] for layer in json.load(sys.stdin)["layers"]))')
+    echo "built $tag (image $image_id) in $((SECONDS - start)) s, already built from these inputs: $((size / 1000000)) MB uncompressed"
+    exit 0
+fi
+echo "build: $tag from $dockerfile, version $version, revision ${revision:0:12}, base $base, inputs $inputs" >&2
 # Chroot isolation: the OCI runtimes cannot set up their namespaces on every build machine.
 # Chroot steps share the network of buildah, which runs in a network namespace of its own with
 # no interface up: everything the build needs is in the context, the base and the wheelhouse,
@@ -89,6 +113,7 @@ unshare --net -- buildah bud --isolation chroot --format docker --layers --iidfi
     --build-arg APP_VERSION="$version" \
     --build-arg VCS_REF="$revision" \
     --build-arg SOURCE_URL="$source_url" \
+    --label "$inputs_label=$inputs" \
     "${build_args[@]}" \
     --file "$root/$dockerfile" --tag "$tag" "$root" >&2
 

@@ -225,6 +225,10 @@ def test_a_replaced_workers_metrics_are_kept_and_its_files_go(monkeypatch, tmp_p
         subprocess.run([sys.executable, "-c", script], env=env, check=True)
     files_before = sorted(p.name for p in tmp_path.iterdir())
     assert len(files_before) == 6, files_before
+    # prometheus_client picks its value class when first imported: imported here under the
+    # variable, every later test's metrics would be multiprocess ones with no folder.
+    import prometheus_client.values  # noqa: F401
+
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,16 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
     (repo / "instance").mkdir()
     (repo / "instance" / "models").symlink_to(model_cache_dir)
     shutil.copytree(sample_index, repo / "instance" / "index")
-    git = {"cwd": repo, "check": True, "capture_output": True}
+    # A fixed date makes the commit of an unchanged tree the same from one session to the next,
+    # so its images are the ones built before (docker/build-offline.sh reuses an image built
+    # from the same inputs, the revision among them).
+    fixed_date = "2026-01-01T00:00:00Z"
+    git = {
+        "cwd": repo,
+        "check": True,
+        "capture_output": True,
+        "env": {**os.environ, "GIT_AUTHOR_DATE": fixed_date, "GIT_COMMITTER_DATE": fixed_date},
+    }
     subprocess.run(["git", "init", "--quiet", "--initial-branch=main"], **git)
     subprocess.run(["git", "config", "user.name", "Release Rehearsal"], **git)
     subprocess.run(["git", "config", "user.email", "rehearsal@example.invalid"], **git)
