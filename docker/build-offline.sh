@@ -46,7 +46,8 @@ start=$SECONDS
 
 base=$("$root/docker/python-base.sh")
 # The build takes the base by digest: the very image made above, whatever the tag says later.
-base_digest=$(buildah images --digests --format '{{.Digest}}' "$base" | head -n1)
+base_digest=$(buildah images --digests --format '{{.Digest}}' "$base")
+base_digest=${base_digest%%$'\n'*}
 base="${base%:*}@$base_digest"
 
 # The wheelhouse for this lock: filled once, then reused by every build.
@@ -87,7 +88,9 @@ inputs=$(
         sort -z | xargs -0 sha256sum
 )
 inputs=$(sha256sum <<<"$inputs" | cut -c1-32)
-built=$(buildah images --filter "label=$inputs_label=$inputs" --format '{{.ID}}' | head -n1)
+# The first line, without `| head`: head leaving early would end buildah by SIGPIPE, and this script with it.
+built=$(buildah images --filter "label=$inputs_label=$inputs" --format '{{.ID}}')
+built=${built%%$'\n'*}
 if [[ -n $built ]]; then
     buildah tag "$built" "$tag"
     echo "build: $tag from $dockerfile: the inputs of image $built (inputs $inputs), which is taken as it is" >&2
