@@ -75,6 +75,14 @@ echo "wheelhouse: $wheelhouse ($(du -sh "$wheelhouse" | cut -f1))" >&2
 revision=$(git -C "$root" rev-parse HEAD)
 source_url=$(git -C "$root" remote get-url origin 2>/dev/null || true)
 
+# The last line, on stdout: the image, the time taken and its size. Args: IMAGE_ID NOTE.
+report_built() {
+    local size
+    size=$(skopeo inspect --raw "containers-storage:$1" 2>/dev/null |
+        python3 -c 'import json, sys; print(sum(layer["size"] for layer in json.load(sys.stdin)["layers"]))')
+    echo "built $tag (image $1) in $((SECONDS - start)) s$2: $((size / 1000000)) MB uncompressed"
+}
+
 # Everything the build reads, hashed: the Dockerfile, the files .dockerignore lets into the
 # context (bytecode aside), the base, the wheelhouse and every build argument. An image built
 # from the same inputs is taken as it is: buildah's layer cache would reuse each layer too, but
@@ -95,9 +103,7 @@ if [[ -n $built ]]; then
     buildah tag "$built" "$tag"
     echo "build: $tag from $dockerfile: the inputs of image $built (inputs $inputs), which is taken as it is" >&2
     image_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$tag")
-    size=$(skopeo inspect --raw "containers-storage:$image_id" 2>/dev/null |
-        python3 -c 'import json, sys; print(sum(layer["size"] for layer in json.load(sys.stdin)["layers"]))')
-    echo "built $tag (image $image_id) in $((SECONDS - start)) s, already built from these inputs: $((size / 1000000)) MB uncompressed"
+    report_built "$image_id" ", already built from these inputs"
     exit 0
 fi
 echo "build: $tag from $dockerfile, version $version, revision ${revision:0:12}, base $base, inputs $inputs" >&2
@@ -122,6 +128,4 @@ unshare --net -- buildah bud --isolation chroot --format docker --layers --iidfi
 
 image_id=$(<"$iidfile")
 image_id=${image_id#sha256:}
-size=$(skopeo inspect --raw "containers-storage:$image_id" 2>/dev/null |
-    python3 -c 'import json, sys; print(sum(layer["size"] for layer in json.load(sys.stdin)["layers"]))')
-echo "built $tag (image $image_id) in $((SECONDS - start)) s: $((size / 1000000)) MB uncompressed"
+report_built "$image_id" ""
