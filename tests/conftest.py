@@ -307,7 +307,7 @@ def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
         "FINNEWS_ALLOW_ANONYMOUS": "1",
     }
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    server = start_server(settings, free_port(), workers=2, log=log, timeout=120)
+    server = start_server(settings, free_port(), workers=2, log=log, timeout=120, access_log=True)
     server.index = index
     yield server
     server.stop()

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -168,6 +169,26 @@ def recorded_requests(recording: Path, start: int = 0) -> list[dict]:
 
 def is_read(operation: str) -> bool:
     return operation.startswith(("Describe", "List", "Get", "BatchGet", "GET "))
+
+
+def gunicorn_config(root: Path) -> dict:
+    """What gunicorn serves with: webapp/gunicorn_conf.py loaded as gunicorn loads a configuration
+    file (its names over gunicorn's defaults), in a process of its own, since loading it prepares
+    the process (with PROMETHEUS_MULTIPROC_DIR given, it makes no metrics folder)."""
+    script = (
+        "import json, runpy\n"
+        "from gunicorn.config import Config\n"
+        "config = Config()\n"
+        "for name, value in runpy.run_path('webapp/gunicorn_conf.py').items():\n"
+        "    if name in config.settings:\n"
+        "        config.set(name, value)\n"
+        "print(json.dumps({name: setting.get() for name, setting in config.settings.items()}, default=str))\n"
+    )
+    with tempfile.TemporaryDirectory() as metrics:
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics}
+        process = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    return json.loads(process.stdout.splitlines()[-1])
 
 
 def self_signed_certificate(name: str) -> tuple[bytes, bytes]:

@@ -5,11 +5,21 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+from collections import Counter
 
 import pytest
+import requests
 
 from tests.conftest import free_port
-from tools.benchmark import QueryPool, benchmark_command, concurrent_clients, percentile, summarise, verdicts
+from tools.benchmark import (
+    QueryPool,
+    _ranked_ids,
+    benchmark_command,
+    concurrent_clients,
+    percentile,
+    summarise,
+    verdicts,
+)
 
 
 def test_percentile_picks_ranks():
@@ -25,7 +35,11 @@ def test_failed_requests_are_counted_by_what_they_got():
         def do_POST(self):  # noqa: N802 - the base class's naming
             self.rfile.read(int(self.headers["Content-Length"]))
             short = "short" in self.path
-            body = json.dumps({"results": [{}] * 3}).encode() if short else b'{"error": "overloaded"}'
+            body = (
+                json.dumps({"results": [{"id": str(i)} for i in range(3)]}).encode()
+                if short
+                else b'{"error": "overloaded"}'
+            )
             self.send_response(200 if short else 503)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -43,9 +57,15 @@ def test_failed_requests_are_counted_by_what_they_got():
             field: summarise(concurrent_clients(url, field, pool, clients=2, duration_s=0.3))["failures"]
             for field in ("embedding384d", "short")
         }
+        # The quality pass counts what a failed search got and goes on without its ranking.
+        ranked_failures: Counter[str] = Counter()
+        with requests.Session() as session:
+            ranked = _ranked_ids(session, url, "embedding384d", "bank earnings", ranked_failures)
+            short = _ranked_ids(session, url, "short", "bank earnings", ranked_failures)
     finally:
         server.shutdown()
     refused = summarise(concurrent_clients(f"http://127.0.0.1:{free_port()}", "embedding384d", pool, 1, 0.2))
+    assert ranked == [] and len(short) == 3 and ranked_failures == {"HTTP 503": 1}
     assert set(failures["embedding384d"]) == {"HTTP 503"} and set(failures["short"]) == {"3 results"}
     assert set(refused["failures"]) == {"ConnectionError (ConnectionRefusedError)"}
     assert refused["errors"] == refused["requests"] == sum(refused["failures"].values())
@@ -75,7 +95,7 @@ def test_benchmark_command_end_to_end_on_a_tiny_corpus(make_app, tmp_path):
             figures = results[path][field]
             assert figures["single"]["requests"] == 5 and figures["single"]["errors"] == 0
             assert figures["concurrent"]["requests"] > 0 and figures["concurrent"]["errors"] == 0
-            assert figures["first_request_ok"] and 0 <= figures["ndcg@10"] <= 1
+            assert figures["first_request_ok"] and 0 <= figures["ndcg@10"] <= 1 and figures["ndcg_failures"] == {}
     assert (result.exit_code == 1) == bool(verdicts(results))
     # A second run reuses the corpus and its index: nothing is embedded again.
     again = app.test_cli_runner().invoke(

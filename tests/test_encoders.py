@@ -221,7 +221,7 @@ def test_ingest_on_a_gpu_says_when_there_is_none(make_app, tmp_path):
     assert not (tmp_path / "index" / "CURRENT").exists()
 
 
-def test_before_a_fork_runtimes_with_threads_are_let_go_and_workers_load_their_own(model_cache_dir):
+def test_before_a_fork_runtimes_with_threads_are_let_go_and_workers_load_their_own(model_cache_dir, tmp_path):
     """gunicorn's master loads the encoders with each worker's share of the cores, then forks."""
     cache = ModelCache(model_cache_dir)
     single, _ = load_field_encoder(cache, MINILM, "onnx", "query", threads=1)
@@ -229,7 +229,7 @@ def test_before_a_fork_runtimes_with_threads_are_let_go_and_workers_load_their_o
     openvino, _ = load_field_encoder(cache, MINILM, "openvino", "query", threads=1)
     session = single.session
     for encoder in (single, pooled, openvino):
-        encoder.before_fork()
+        encoder.before_fork(tmp_path)
     # One ONNX Runtime thread: no pool, the master's session serves the workers (pages shared).
     assert single.session is session
     # A pool, or OpenVINO's threads: let go in the master, loaded again in each worker.
@@ -238,7 +238,7 @@ def test_before_a_fork_runtimes_with_threads_are_let_go_and_workers_load_their_o
         encoder.for_worker(1)
     assert single.session is session and pooled.session is not None and openvino.request is not None
     # A runtime let go and then used in the same process loads again on its own.
-    openvino.before_fork()
+    openvino.before_fork(tmp_path)
     assert openvino.encode(["rates"]).shape == (1, 384)
 
 
@@ -263,19 +263,40 @@ def test_cli_export_then_verify_what_the_backends_load(tmp_path, model_cache_dir
     assert f"{MINILM}.onnx: ok" in result.output and "all-mpnet-base-v2.onnx: FAILED" in result.output
 
 
-def test_a_forked_worker_is_not_ready_until_its_runtimes_are(model_cache_dir, monkeypatch):
-    """Recompiling in a worker can outlast gunicorn's worker timeout: it runs beside the worker's
-    main loop, and searches answer 503 (not ready) meanwhile."""
+def test_a_worker_imports_the_masters_compiled_model_and_is_ready_when_prepared(model_cache_dir):
+    """OpenVINO compiles each worker's model again unless the master left it compiled: the master
+    fills its server's compiled-model folder at the first fork, every worker imports from it, and
+    a worker is ready to search as soon as for_worker returns (gunicorn calls it before the
+    worker accepts a connection), never after."""
+    registry = ModelRegistry(ModelCache(model_cache_dir), query_backend="openvino", query_threads=1)
+    registry.wait_until_loaded()
+    encoder = registry.encoders["embedding768d"]
+    assert encoder.backend == "openvino" and not encoder.loaded_from_cache
+    registry.before_fork()
+    compiled_cache = registry.compiled_cache
+    assert sorted(p.suffix for p in compiled_cache.iterdir()) == [".blob", ".blob"]  # both models
+    assert encoder.request is None  # let go before the fork
+    registry.for_worker(1)
+    assert encoder.request is not None and encoder.loaded_from_cache
+    assert registry.ready and registry.encode_query("embedding768d", "rates").shape == (768,)
+    # A recycled worker's fork does not compile again; the stopping server takes its folder away.
+    registry.before_fork()
+    assert registry.compiled_cache == compiled_cache and len(list(compiled_cache.iterdir())) == 2
+    registry.remove_compiled_cache()
+    assert not compiled_cache.exists() and registry.compiled_cache is None
+
+
+def test_a_worker_whose_runtimes_fail_reports_it_and_answers_not_ready(model_cache_dir, monkeypatch):
     from webapp.encoders import OpenVinoEncoder
 
     registry = ModelRegistry(ModelCache(model_cache_dir), query_backend="openvino", query_threads=1)
     registry.wait_until_loaded()
-    gate = threading.Event()
-    recompile = OpenVinoEncoder.for_worker
-    monkeypatch.setattr(OpenVinoEncoder, "for_worker", lambda self, threads: (gate.wait(60), recompile(self, threads)))
     registry.before_fork()
+
+    def fail(self, threads):
+        raise RuntimeError("no memory left for the compiled model")
+
+    monkeypatch.setattr(OpenVinoEncoder, "for_worker", fail)
     registry.for_worker(1)
-    assert not registry.ready
-    gate.set()
-    assert registry._worker_runtime.wait(300) and registry.ready
-    assert registry.encode_query("embedding384d", "rates").shape == (384,)
+    assert not registry.ready and "no memory left" in registry.state.error
+    registry.remove_compiled_cache()

@@ -4,14 +4,19 @@ one store, which picks up newly ingested documents without a restart."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from tests.conftest import ROOT
+from tools.benchmark import free_port, kill_group, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +42,21 @@ def test_health_reports_the_release_version_and_both_workers_serve(gunicorn_serv
         ["pgrep", "-P", str(gunicorn_server.process.pid)], capture_output=True, text=True, check=True
     ).stdout.split()
     assert len(children) == 2
+
+
+def test_the_access_log_names_the_client_behind_the_balancer_and_the_request_id(gunicorn_server):
+    """gunicorn writes the line after the app ran, from the environ the app changed (ProxyFix)."""
+    headers = {"X-Forwarded-For": "198.51.100.9, 203.0.113.7", "X-Request-ID": "trace-4711"}
+    response = requests.get(f"{gunicorn_server.url}/health/live", headers=headers, timeout=10)
+    assert response.headers["X-Request-ID"] == "trace-4711"
+    # One trusted proxy (the ALB): the entry it appended is the client; the first was the client's own say.
+    # The line is written once the answer has gone: wait for it.
+    deadline = time.monotonic() + 30
+    while not (lines := [ln for ln in gunicorn_server.log.read_text().splitlines() if ln.endswith(" trace-4711")]):
+        assert time.monotonic() < deadline, "no access log line for the request"
+        time.sleep(0.05)
+    line = lines[0]
+    assert line.startswith('203.0.113.7 "GET /health/live HTTP/1.1" 200 '), line
 
 
 def test_new_documents_are_searchable_without_a_restart(gunicorn_server, model_cache_dir, tmp_path):
@@ -89,3 +109,33 @@ def test_the_connection_survives_an_oversized_body(gunicorn_server):
             assert too_big.status_code == 413 and too_big.headers["Connection"] == "keep-alive"
             # The same keep-alive connection carries the next request (a POST is never retried).
             assert session.post(url, json={"query": "bank profits"}, timeout=30).status_code == 200
+
+
+def test_a_worker_with_runtime_thread_pools_stops_at_once(model_cache_dir, sample_index, tmp_path):
+    """One worker takes every core: its ONNX Runtime sessions have thread pools of their own,
+    made after the fork. Torn down by the interpreter in a forked child, such a pool waits forever
+    for a thread to join (or aborts the process), so the master would wait out graceful_timeout at
+    every stop and recycle; the worker ends without that teardown (webapp/gunicorn_conf.py)."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: a worker's sessions run on one thread, with no pool to tear down")
+    index = tmp_path / "index"
+    shutil.copytree(sample_index, index)
+    settings = {
+        "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
+        "FINNEWS_STORE_PATH": str(index),
+        "FINNEWS_ALLOW_ANONYMOUS": "1",
+        "FINNEWS_QUERY_BACKEND": "onnx",
+        # A worker that hangs in its teardown takes all of this; one that ends takes a second or two.
+        "GUNICORN_CMD_ARGS": "--graceful-timeout 120",
+    }
+    server = start_server(settings, free_port(), workers=1, log=tmp_path / "gunicorn.log", timeout=120)
+    try:
+        search = requests.post(f"{server.url}/search/cosine/embedding768d/", json={"query": "bank rates"}, timeout=30)
+        assert search.status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=60)
+    finally:
+        kill_group(server.process)
+    log = server.log.read_text()
+    assert "(2 threads)" in log, "the worker did not get a pool of two threads"
+    assert "terminate called" not in log and "SIGABRT" not in log, log[-2000:]

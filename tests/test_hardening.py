@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import API_TOKEN, ROOT, es_config
 from webapp import SEARCH_SERVICE, create_app
 from webapp.settings import SettingsError, load_settings
-from webapp.store import StoreError
+from webapp.store import StoreError, StoreHealth
 
 SEARCH = "/search/cosine/embedding384d/"
 
@@ -82,6 +82,7 @@ def test_any_other_store_failure_is_a_503_with_the_error_envelope(make_app, samp
         "error": "store_error",
         "message": "the search store failed to answer; it has been logged",
         "details": [],
+        "request_id": response.headers["X-Request-ID"],
     }
 
 
@@ -185,6 +186,40 @@ def test_every_response_carries_the_security_headers(client, path):
     assert behind_alb["Strict-Transport-Security"].startswith("max-age=")
 
 
+def test_no_search_health_or_metrics_answer_may_be_stored(make_app, tmp_path, monkeypatch):
+    app = make_app(tmp_path / "empty-index", API_TOKENS=API_TOKEN)
+    client, token = app.test_client(), {"Authorization": f"Bearer {API_TOKEN}"}
+    answers = {
+        "search": client.post(SEARCH, json={"query": "banks"}, headers=token),
+        "search without a token": client.post(SEARCH, json={"query": "banks"}),
+        "invalid search": client.post(SEARCH, json={}, headers=token),
+        "unknown field": client.post("/search/cosine/embedding7d/", json={"query": "banks"}, headers=token),
+        "metrics": client.get("/metrics", headers=token),
+        "metrics without a token": client.get("/metrics"),
+        "live": client.get("/health/live"),
+        "health, wrong method": client.post("/health"),
+    }
+    monkeypatch.setattr(
+        app.extensions[SEARCH_SERVICE].store, "health", lambda: StoreHealth("embedded", "unavailable", None, "gone")
+    )
+    answers |= {"health": client.get("/health"), "ready": client.get("/health/ready")}
+    assert {name: answer.status_code for name, answer in answers.items()} == {
+        "search": 200,
+        "search without a token": 401,
+        "invalid search": 422,
+        "unknown field": 404,
+        "metrics": 200,
+        "metrics without a token": 401,
+        "live": 200,
+        "health, wrong method": 405,
+        "health": 503,
+        "ready": 503,
+    }
+    assert {name: answer.headers.get("Cache-Control") for name, answer in answers.items()} == dict.fromkeys(
+        answers, "no-store"
+    )
+
+
 def test_the_page_needs_nothing_the_policy_forbids(client):
     html = client.get("/").get_data(as_text=True)
     # No inline script, style or event handler: the policy allows only files from this origin.
@@ -209,5 +244,40 @@ def test_a_hung_search_is_answered_503_at_its_deadline(make_app, sample_index, m
         assert client.get("/health/live").status_code == 200
     finally:
         release.set()
+    monkeypatch.undo()
+    assert client.post(SEARCH, json={"query": "banks"}).status_code == 200
+
+
+def test_liveness_fails_while_every_thread_is_stuck_past_its_deadline(make_app, tmp_path, monkeypatch, caplog):
+    # Such a worker answers every search 503 for as long as the work hangs: only a replaced
+    # container ends that, and ECS replaces one whose /health/live fails.
+    app = make_app(tmp_path / "empty-index", THREADS=2, REQUEST_TIMEOUT=0.3)
+    release = threading.Event()
+
+    def hangs(*args, **kwargs):
+        release.wait(timeout=120)
+        return []
+
+    monkeypatch.setattr(app.extensions[SEARCH_SERVICE].store, "search", hangs)
+    client = app.test_client()
+    try:
+        assert client.post(SEARCH, json={"query": "banks"}).status_code == 503
+        assert client.get("/health/live").status_code == 200  # one of two threads stuck: still alive
+        assert client.post(SEARCH, json={"query": "banks"}).status_code == 503
+        live = client.get("/health/live")
+        assert live.status_code == 503
+        assert live.get_json() == {
+            "status": "stuck",
+            "reason": "every one of this worker's 2 threads runs work past its deadline",
+        }
+        assert "every one of the 2 threads runs work past its deadline" in caplog.text
+    finally:
+        release.set()
+    waited = 0
+    while client.get("/health/live").status_code != 200:
+        assert waited < 600, "liveness did not come back when the late work ended"
+        waited += 1
+        release.wait(0.1)
+    assert "/health/live answers 200 again" in caplog.text
     monkeypatch.undo()
     assert client.post(SEARCH, json={"query": "banks"}).status_code == 200

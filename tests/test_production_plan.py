@@ -29,12 +29,14 @@ from tests.conftest import ARTIFACTS, ROOT, free_port
 from tests.runbook_runs import (
     BIN,
     aws_client_factory,
+    gunicorn_config,
     is_read,
     moto_server,
     recorded_requests,
     run_playbook,
     self_signed_certificate,
 )
+from webapp.settings import Settings
 
 # slow, not rehearsal: it shares nothing with the local rehearsal (its own moto and stand-in, no
 # image build), so `make test` runs it in the lane beside the image and rehearsal tests.
@@ -342,6 +344,37 @@ def test_failure_8_smaller_things(account, first_releases):
     stored = account.aws("secretsmanager").get_secret_value(SecretId="finbert-rag/production/elasticsearch")
     assert json.loads(stored["SecretString"]) == {"api_key": "production-es-api-key-0123456789abcdef"}
     assert secrets["FINNEWS_ES_API_KEY"] == stored["ARN"] + ":api_key::"
+
+
+def test_the_task_stops_after_draining_and_writes_to_its_volumes_only(first_releases):
+    *_, requests = first_releases
+    # ECS takes a stopping task out of the target group and waits until the load balancer has
+    # drained it - at most the deregistration delay - before it sends SIGTERM; SIGKILL follows
+    # once the container's stopTimeout has passed. The two come one after the other: the delay
+    # need not fit in the stop timeout, it must outlast the longest request the balancer can
+    # have in flight there (the service answers 503 at its request deadline), so that none is
+    # cut; gunicorn's graceful_timeout then has the stop timeout to itself.
+    attributes = {
+        request[key][0]: request[key.removesuffix("Key") + "Value"][0]
+        for request in sent(requests, "ModifyTargetGroupAttributes")
+        for key in request
+        if key.endswith(".Key")
+    }
+    graceful_timeout = gunicorn_config(ROOT)["graceful_timeout"]
+    definitions = sent(requests, "RegisterTaskDefinition")
+    assert definitions
+    for definition in definitions:
+        [container] = definition["containerDefinitions"]
+        environment = {variable["name"]: variable["value"] for variable in container["environment"]}
+        deadline = float(environment.get("FINNEWS_REQUEST_TIMEOUT", Settings.model_fields["request_timeout"].default))
+        assert deadline < int(attributes["deregistration_delay.timeout_seconds"])
+        assert graceful_timeout < container["stopTimeout"] <= 120
+        # What the module passed on to AWS: the read-only root and the task's own empty volumes.
+        assert container["readonlyRootFilesystem"] is True
+        assert definition["volumes"] and all(set(volume) == {"name"} for volume in definition["volumes"])
+        assert sorted(mount["sourceVolume"] for mount in container["mountPoints"]) == sorted(
+            volume["name"] for volume in definition["volumes"]
+        )
 
 
 @pytest.fixture(scope="module")

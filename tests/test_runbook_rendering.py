@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
+from tests.runbook_runs import gunicorn_config
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +44,7 @@ BASE = {
     "ecs_deploy_task_role_arn": "arn:aws:iam::0:role/finbert-rag-production-task",
     "ecs_deploy_log_group": "/ecs/finbert-rag-production",
     "ecs_deploy_log_region": "ap-south-1",
+    "ecs_deploy_writable_paths": "{{ service_writable_paths }}",
 }
 # One change each, of what the collection's own comparison overlooks; each must register anew.
 VARIANTS = {
@@ -143,6 +146,77 @@ def test_failure_4_the_container_checks_liveness_within_the_timeout(rendered):
     assert "http://127.0.0.1:8000/health/live" in command and "/health/ready" not in command
     assert check["timeout"] == 5 and "timeout=4" in command  # the request gives up before ECS does
     assert container["logConfiguration"]["options"]["mode"] == "non-blocking"
+
+
+# Fargate's most for a container's stop timeout; and the time gunicorn's master needs after its
+# graceful_timeout: it kills the workers left, then its on_exit removes the server's temporary
+# folders (the compiled models among them, hundreds of MB).
+FARGATE_MAX_STOP_TIMEOUT = 120
+GUNICORN_EXIT_MARGIN = 10
+
+
+def test_the_container_is_killed_only_after_gunicorn_s_graceful_shutdown(rendered):
+    """ECS sends SIGTERM, then SIGKILL once the container's stopTimeout has passed (30 s unless
+    set: gunicorn's own graceful_timeout, so a drain that takes it all would race the kill)."""
+    [container] = rendered["same"]["definition"]["containers"]
+    graceful_timeout = gunicorn_config(ROOT)["graceful_timeout"]
+    assert graceful_timeout + GUNICORN_EXIT_MARGIN <= container["stopTimeout"] <= FARGATE_MAX_STOP_TIMEOUT
+
+
+def image_instructions(name: str) -> list[str]:
+    """The arguments of each NAME instruction of the final stage of docker/Dockerfile.api (the
+    image that runs), continuation lines joined."""
+    lines = [line for line in (ROOT / "docker/Dockerfile.api").read_text().splitlines() if not line.startswith("#")]
+    instructions = "\n".join(lines).replace("\\\n", " ").splitlines()
+    final_stage = max(i for i, line in enumerate(instructions) if line.upper().startswith("FROM "))
+    return [line.split(None, 1)[1] for line in instructions[final_stage:] if line.split(None, 1)[:1] == [name.upper()]]
+
+
+def under(path: str, folders: set[str]) -> bool:
+    return any(path == folder or path.startswith(folder.rstrip("/") + "/") for folder in folders)
+
+
+def test_the_container_writes_only_to_volumes_of_its_own(rendered):
+    definition = rendered["same"]["definition"]
+    [container] = definition["containers"]
+    assert container["readonlyRootFilesystem"] is True
+    # On Fargate a volume without host or configuration is an empty folder of the task's own
+    # storage, made for the task and gone with it.
+    assert all(set(volume) == {"name"} for volume in definition["volumes"])
+    mounts = container["mountPoints"]
+    assert sorted(mount["sourceVolume"] for mount in mounts) == sorted(
+        volume["name"] for volume in definition["volumes"]
+    )
+    assert not any(mount["readOnly"] for mount in mounts)
+    writable = {mount["containerPath"] for mount in mounts}
+
+    # The environment the container runs with: the image's, then the task definition's.
+    environment = {}
+    for arguments in image_instructions("ENV"):
+        environment.update(pair.split("=", 1) for pair in shlex.split(arguments))
+    environment.update({variable["name"]: variable["value"] for variable in container["environment"]})
+    # What the service writes while it runs: Python's temporary directory (the workers' metric
+    # samples, webapp/settings.py configure_process; the compiled models; any library's temporary
+    # file), gunicorn's worker heartbeat files and its control socket ($XDG_RUNTIME_DIR).
+    temporary = environment.get("TMPDIR", "/tmp")
+    gunicorn = gunicorn_config(ROOT)
+    written = {
+        temporary,
+        environment.get("PROMETHEUS_MULTIPROC_DIR", temporary),
+        gunicorn["worker_tmp_dir"] or temporary,
+        environment["XDG_RUNTIME_DIR"],
+    }
+    assert all(under(path, writable) for path in written), (written, writable)
+    # ...and never the model cache or the service's code, which a volume would hide.
+    assert not any(under(path, writable) for path in (environment["FINNEWS_MODEL_CACHE_DIR"], "/opt/finnews/webapp"))
+
+    # Fargate gives a volume's folder the owner and mode the image's folder has only where the image
+    # declares that path a VOLUME; elsewhere it is root's, 0755, and the service's user (10001)
+    # could not write to it.
+    declared = set()
+    for arguments in image_instructions("VOLUME"):
+        declared.update(json.loads(arguments) if arguments.startswith("[") else arguments.split())
+    assert writable <= declared, writable - declared
 
 
 def release_secrets_play(tmp_path: Path, secrets: list[dict]) -> subprocess.CompletedProcess:

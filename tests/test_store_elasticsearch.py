@@ -16,7 +16,7 @@ import requests
 from elastic_transport import SecurityWarning
 from urllib3.exceptions import InsecureRequestWarning
 
-from tests.conftest import TEST_META, random_documents
+from tests.conftest import TEST_META, free_port, random_documents
 from tests.fake_elasticsearch import FakeElasticsearch
 from webapp.fields import FIELD_DIMS
 from webapp.settings import Settings, SettingsError, load_settings
@@ -432,6 +432,95 @@ def test_an_outage_is_unavailable_and_recovery_needs_no_restart(fake, store, out
         setattr(fake, outage, False)
     assert store.health().status == "green"
     assert store.search("embedding768d", query, 3, SearchFilters()) == before
+
+
+@pytest.fixture
+def sent(store, monkeypatch):
+    """What the client hands its transport for each request: the path, and the timeout and
+    retries that request really runs with."""
+    transport = store.client.transport
+    perform = transport.perform_request
+    calls: list[dict] = []
+
+    def recording(method, target, **options):
+        calls.append({"target": target, **options})
+        return perform(method, target, **options)
+
+    monkeypatch.setattr(transport, "perform_request", recording)
+    return calls
+
+
+def test_health_is_one_check_within_the_store_timeout_and_never_retried(fake, store, sent, monkeypatch):
+    import webapp.store.elasticsearch as module
+
+    make_index(store)
+    # The test's clock, which each request moves on by `step` seconds: the cluster health request
+    # gets what the count left of the 2 s, so the whole check ends within them.
+    clock = types.SimpleNamespace(now=100.0, step=1.5)
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
+    recording = store.client.transport.perform_request
+
+    def taking_time(method, target, **options):
+        clock.now += clock.step
+        return recording(method, target, **options)
+
+    monkeypatch.setattr(store.client.transport, "perform_request", taking_time)
+    sent.clear()
+    assert store.health().status == "green"
+    assert [(c["target"], c["request_timeout"], c["max_retries"]) for c in sent] == [
+        ("/finnews/_count", 2.0, 0),
+        ("/_cluster/health/finnews", 0.5, 0),
+    ]
+    # Past the 2 s, the check is over: no request is sent that could only end later.
+    clock.step = 2.5
+    sent.clear()
+    health = store.health()
+    assert (health.status, health.detail) == (
+        "unavailable",
+        "Elasticsearch did not answer within 2 s (reading the cluster health)",
+    )
+    assert [c["target"] for c in sent] == ["/finnews/_count"]
+
+
+@pytest.mark.parametrize("fault", ["answering 503", "answering 429", "hanging"])
+def test_health_asks_a_slow_or_refusing_cluster_once(fake, store, fault):
+    make_index(store)
+    fake.requests.clear()
+    if fault == "hanging":
+        fake.hanging = True
+    else:
+        fake.fail_requests("count", int(fault.split()[1]), times=1)
+    try:
+        assert store.health().status == "unavailable"
+    finally:
+        fake.hanging = False
+    assert [r.path for r in fake.requests] == ["/finnews/_count"]
+
+
+def test_searches_retry_only_what_never_reached_a_node(fake, store, sent):
+    make_index(store)
+    documents, vectors = random_documents(5, seed=14)
+    store.upsert(documents, vectors, TEST_META)
+    query = vectors["embedding384d"][0]
+    # A cluster that pushes back is not asked again at once: that would multiply its load.
+    for status in (429, 503):
+        fake.fail_requests("search", status, times=1)
+        asked = len(fake.requests_to("/_search"))
+        with pytest.raises(StoreUnavailable, match=f"answered {status}"):
+            store.search("embedding384d", query, 3, SearchFilters())
+        assert len(fake.requests_to("/_search")) == asked + 1
+    searches = [c for c in sent if c["target"].endswith("/_search")]
+    retries = {(c["max_retries"], tuple(c["retry_on_status"]), c["retry_on_timeout"]) for c in searches}
+    assert retries == {(2, (), False)}  # twice, and only what never reached a node
+    # A node that cannot be reached costs a retry on another.
+    two_nodes = ElasticsearchStore.from_settings(
+        store_settings(fake, ES_HOSTS=f'["http://127.0.0.1:{free_port()}", "{fake.url}"]')
+    )
+    try:
+        for _ in range(4):
+            assert len(two_nodes.search("embedding384d", query, 3, SearchFilters())) == 3
+    finally:
+        two_nodes.close()
 
 
 def test_a_server_that_is_not_elasticsearch_is_unavailable(fake, store):

@@ -105,9 +105,16 @@ def kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def start_server(settings: dict[str, str], port: int, workers: int, log: Path, timeout: float = 300) -> Server:
+def start_server(
+    settings: dict[str, str], port: int, workers: int, log: Path, timeout: float = 300, access_log: bool = False
+) -> Server:
     """gunicorn with the service's own config on 127.0.0.1:`port`, `settings` (FINNEWS_*) added to
-    this environment; returns once /health/ready answers 200 (models loaded, store open)."""
+    this environment, its log (with the access log when `access_log`, which a measurement leaves
+    out) in `log`; returns once /health/ready answers 200 (models loaded, store open) and every
+    worker has said it can search (the first one ready answers while the others still prepare,
+    and a measurement that began then would measure fewer workers)."""
+    from webapp.embedding import WORKER_READY
+
     env = {**os.environ, **settings, "FINNEWS_WORKERS": str(workers)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     root = Path(__file__).resolve().parents[1]
@@ -115,13 +122,16 @@ def start_server(settings: dict[str, str], port: int, workers: int, log: Path, t
     with log.open("w") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "webapp/gunicorn_conf.py", "--bind", f"127.0.0.1:{port}",
-             "--access-logfile", "/dev/null", "webapp.wsgi:app"],
+             "--access-logfile", "-" if access_log else "/dev/null", "webapp.wsgi:app"],
             cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     while True:
         try:
-            if requests.get(f"{url}/health/ready", timeout=2).status_code == 200:
+            if (
+                requests.get(f"{url}/health/ready", timeout=2).status_code == 200
+                and log.read_text().count(WORKER_READY) >= workers
+            ):
                 return Server(url, process, time.perf_counter() - started, log)
         except (requests.ConnectionError, requests.Timeout):  # workers still starting
             pass
@@ -255,9 +265,17 @@ def summarise(sample: Sample) -> dict:
     }
 
 
-def _ranked_ids(session: requests.Session, url: str, field_name: str, query: str) -> list[str]:
-    response = session.post(f"{url}/search/cosine/{field_name}/", json={"query": query, "size": 10}, timeout=60)
-    response.raise_for_status()
+def _ranked_ids(session: requests.Session, url: str, field_name: str, query: str, failures: Counter[str]) -> list[str]:
+    """The ids a search ranks, or none (its failure counted in `failures`): a failed request is
+    reported beside the nDCG it lowered, never a crash of the whole benchmark."""
+    try:
+        response = session.post(f"{url}/search/cosine/{field_name}/", json={"query": query, "size": 10}, timeout=60)
+    except requests.RequestException as exc:
+        failures[request_failure(exc)] += 1
+        return []
+    if response.status_code != 200:
+        failures[f"HTTP {response.status_code}"] += 1
+        return []
     return [hit["id"] for hit in response.json()["results"]]
 
 
@@ -289,9 +307,12 @@ def measure_path(
             "ready_after_s": round(server.ready_after_s, 2),
         }
         for field_name in FIELD_NAMES:
+            quality_failures: Counter[str] = Counter()
             with requests.Session() as session:
                 first_latency, first_failure = _post(session, server.url, field_name, pool.next())
-                quality = evaluate(lambda q, s=session, f=field_name: _ranked_ids(s, server.url, f, q), judged)
+                quality = evaluate(
+                    lambda q, s=session, f=field_name, c=quality_failures: _ranked_ids(s, server.url, f, q, c), judged
+                )
             single = summarise(single_client(server.url, field_name, pool, single_requests))
             echo(f"{field_name}: single client p50 {single['p50_ms']} ms, p95 {single['p95_ms']} ms")
             loaded = summarise(concurrent_clients(server.url, field_name, pool, clients, duration_s))
@@ -302,6 +323,7 @@ def measure_path(
                 "single": single,
                 "concurrent": loaded,
                 "ndcg@10": round(quality["ndcg@10"], 4),
+                "ndcg_failures": dict(quality_failures),
             }
     finally:
         server.stop()
@@ -417,6 +439,8 @@ def verdicts(results: dict) -> list[str]:
             for kind in ("single", "concurrent"):
                 if figures[kind]["errors"]:
                     missed.append(f"{field_name} {path} path {kind}: {figures[kind]['errors']} errors")
+            if figures["ndcg_failures"]:
+                missed.append(f"{field_name} {path} path nDCG@10 queries failed: {figures['ndcg_failures']}")
         if abs(r["ndcg@10"] - torch_path[field_name]["ndcg@10"]) > 0.005:
             missed.append(f"{field_name} nDCG@10 {r['ndcg@10']} vs torch path {torch_path[field_name]['ndcg@10']}")
     speedup = torch_path["embedding768d"]["single"]["p50_ms"] / new["embedding768d"]["single"]["p50_ms"]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.settings import Settings, configure_process, load_settings
 
@@ -29,26 +30,32 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.json.sort_keys = False  # keep the schemas' field order in responses
     settings = load_settings(test_config).with_instance_paths(app.instance_path)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    # REMOTE_ADDR becomes the client's address as the trusted proxies saw it, in the environ that
+    # gunicorn's access log reads too. Only X-Forwarded-For: the scheme is read for HSTS alone
+    # (webapp.headers), and the host and port are the service's own.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0)
     if not app.debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from webapp import api, auth, cli, errors, headers, metrics, ui
-    from webapp.deadline import DeadlineRunner
+    from webapp import api, auth, cli, errors, headers, metrics, request_id, ui
+    from webapp.deadline import DeadlineRunner, SharedCall
     from webapp.service import SearchService, process_registry
     from webapp.store import open_store
 
     app.extensions[SETTINGS] = settings
+    deadline = app.extensions[DEADLINE] = DeadlineRunner(settings.threads, settings.request_timeout)
     # Models start loading on the first request, or when gunicorn's master preloads the app
     # (webapp/wsgi.py); CLI commands that need no models never load them.
     app.extensions[SEARCH_SERVICE] = SearchService(
         registry=process_registry(settings),
         store=open_store(settings),
         version=settings.app_version,
+        ask_store_health=SharedCall(deadline, "the store's health check", settings.health_max_age),
     )
-    app.extensions[DEADLINE] = DeadlineRunner(settings.threads, settings.request_timeout)
 
     errors.register_error_handlers(app)
     headers.init_app(app)
+    request_id.init_app(app)
     auth.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(api.bp)

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from webapp import current_deadline, current_service, metrics
-from webapp.auth import caller_authorized
+from webapp.auth import caller_authorized, caller_key
 from webapp.errors import ApiError
 from webapp.fields import FIELD_BY_NAME, FIELD_NAMES
 from webapp.schemas import ErrorResponse, HealthReport, SearchRequest, SearchResponse
@@ -38,7 +38,7 @@ def search(field: str):
         raise ApiError(404, "unknown_embedding_field", f"no field {field!r}; use one of {', '.join(FIELD_NAMES)}")
     search_request = SearchRequest.model_validate(json_object())
     svc = current_service()
-    response = current_deadline().run("the search", svc.search, field, search_request)
+    response = current_deadline().run("the search", svc.search, field, search_request, caller_key())
     metrics.observe_search(
         field, response.timings.embedding_ms, response.timings.search_ms, svc.registry.query_cache_info()
     )
@@ -48,22 +48,29 @@ def search(field: str):
 @bp.get("/health")
 def health():
     """Everyone sees the states, model names and document counts; the full report (paths,
-    error texts, model hashes) needs a valid token."""
-    report = current_deadline().run("the health check", current_service().health)
+    error texts, model hashes) needs a valid token. The store's part is asked once for many
+    checks, under the deadline (SearchService.ask_store_health); the models' is the process's own."""
+    report = current_service().health()
     shown = report if caller_authorized() else report.public()
     return jsonify(shown.model_dump(mode="json")), 200 if report.status == "healthy" else 503
 
 
 @bp.get("/health/live")
 def live():
-    """The process answers: enough for a container runtime to leave it running."""
+    """The process answers, and can still answer a search: enough for a container runtime to
+    leave it running. A store outage never fails it (every task would be restarted for nothing);
+    a worker whose every deadline thread is stuck in late work does (webapp.deadline)."""
+    deadline = current_deadline()
+    if deadline.stuck:
+        reason = f"every one of this worker's {deadline.threads} threads runs work past its deadline"
+        return jsonify({"status": "stuck", "reason": reason}), 503
     return jsonify({"status": "alive"})
 
 
 @bp.get("/health/ready")
 def ready():
     """Models loaded and store reachable: enough for a load balancer to send traffic."""
-    readiness = current_deadline().run("the readiness check", current_service().readiness)
+    readiness = current_service().readiness()
     body = {"status": "ready" if readiness.ready else "not_ready", "reason": readiness.reason}
     if readiness.detail and caller_authorized():
         body["detail"] = readiness.detail
@@ -128,9 +135,12 @@ def openapi_document(version: str) -> dict:
             },
         }
     }
-    for path, text in (("/health/live", "The process answers"), ("/health/ready", "Ready for traffic")):
+    for path, text, refusal in (
+        ("/health/live", "The process answers", "Every thread of the worker is stuck past its deadline"),
+        ("/health/ready", "Ready for traffic", "Not ready"),
+    ):
         paths[path] = {
-            "get": {"summary": text, "responses": {"200": {"description": text}, "503": {"description": "Not ready"}}}
+            "get": {"summary": text, "responses": {"200": {"description": text}, "503": {"description": refusal}}}
         }
     return {
         "openapi": "3.1.0",

@@ -23,11 +23,12 @@ from webapp.errors import ApiError
 PROTECTED_PREFIXES = ("/search/", "/metrics")
 
 
-def _presents_valid_token(tokens: tuple[str, ...]) -> bool:
+def _presented_token(tokens: tuple[str, ...]) -> int | None:
+    """The position of the valid token the request presents among TOKENS, or None."""
     scheme, _, presented = (request.headers.get("Authorization") or "").partition(" ")
     # Compare against every token in constant time, so timing tells nothing about any of them.
     matches = [hmac.compare_digest(presented.strip().encode(), token.encode()) for token in tokens]
-    return scheme.lower() == "bearer" and any(matches)
+    return matches.index(True) if scheme.lower() == "bearer" and any(matches) else None
 
 
 def caller_authorized() -> bool:
@@ -37,7 +38,15 @@ def caller_authorized() -> bool:
     tokens = settings.api_token_values
     if not tokens:
         return settings.allow_anonymous
-    return _presents_valid_token(tokens)
+    return _presented_token(tokens) is not None
+
+
+def caller_key() -> str:
+    """Who is asking, for what is kept apart per caller (the query cache): the token this
+    request presents, by its position among FINNEWS_API_TOKENS (never the token itself), or one
+    key for everyone when the service runs without tokens (development)."""
+    position = _presented_token(current_settings().api_token_values)
+    return "" if position is None else f"token-{position}"
 
 
 def tokens_required() -> bool:

@@ -17,8 +17,8 @@ throughput under load rises instead of requests queueing one forward pass each.
 :class:`ModelRegistry` loads the models from the verified model cache in a background thread
 and sets an Event when done; nothing waits in a loop. gunicorn (webapp/gunicorn_conf.py)
 preloads the app, waits for that Event in the master, then forks; each worker then calls
-:meth:`ModelRegistry.for_worker`, which gives every encoder its share of the cores (and the
-runtimes that do not survive a fork, a runtime of their own).
+:meth:`ModelRegistry.for_worker` before it accepts a connection, which gives every encoder its
+share of the cores (and the runtimes that do not survive a fork, a runtime of their own).
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ import functools
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -161,6 +164,10 @@ def select_field_encoder(
     raise ModelCacheError(f"no encoder of {model_name} for {purpose} passes the fidelity guard: {'; '.join(guard)}")
 
 
+# Logged by each gunicorn worker once it can search (tools/benchmark.py waits for every worker's).
+WORKER_READY = "worker runtimes ready"
+
+
 class ModelRegistry:
     """The process's models: two sentence encoders (for queries; for ingest, loaded when first
     needed) and one sentiment model."""
@@ -202,9 +209,8 @@ class ModelRegistry:
         }
         self.sentiment: LexiconSentiment | FinBertSentiment | ExportedFinBertSentiment | None = None
         self._sentiment_runner: OnnxRuntimeEncoder | None = None  # FinBERT's export, when it runs
-        # Cleared while a forked worker prepares its runtimes (for_worker); set otherwise.
-        self._worker_runtime = threading.Event()
-        self._worker_runtime.set()
+        # gunicorn's master's folder of compiled models for its workers (before_fork).
+        self.compiled_cache: Path | None = None
         self.identities: dict[str, str] = {}
         self.encode_query = functools.lru_cache(maxsize=query_cache_size)(self._encode_query)
 
@@ -227,7 +233,7 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        return self.state.finished.is_set() and self._worker_runtime.is_set() and self.state.error is None
+        return self.state.finished.is_set() and self.state.error is None
 
     def _load_guarded(self) -> None:
         try:
@@ -283,35 +289,39 @@ class ModelRegistry:
 
     def before_fork(self) -> None:
         """In gunicorn's master, before each fork: runtimes with threads are let go
-        (webapp.encoders); the master serves no request."""
+        (webapp.encoders), and those that compile leave their compiled models in this server's
+        own folder (made at the first fork, removed by :meth:`remove_compiled_cache`)."""
         self.wait_until_loaded()
+        if self.compiled_cache is None:
+            self.compiled_cache = Path(tempfile.mkdtemp(prefix="finnews-compiled-"))
         for encoder in self.encoders.values():
-            encoder.before_fork()
+            encoder.before_fork(self.compiled_cache)
         if self._sentiment_runner is not None:
-            self._sentiment_runner.before_fork()
+            self._sentiment_runner.before_fork(self.compiled_cache)
+
+    def remove_compiled_cache(self) -> None:
+        """In gunicorn's master, as it exits: nobody reads the compiled models of a stopped server."""
+        if self.compiled_cache is not None:
+            shutil.rmtree(self.compiled_cache, ignore_errors=True)
+            self.compiled_cache = None
 
     def for_worker(self, threads: int) -> None:
-        """In a forked gunicorn worker: every runtime gets `threads` cores, and one of its own
-        where a runtime's threads did not survive the fork. That can take a while (OpenVINO
-        compiles mpnet again), longer than gunicorn lets a worker go silent: it runs in a thread
-        of its own, and the worker is not ready (readiness 503, searches 503) until it is done."""
-        self._worker_runtime.clear()
+        """In a forked gunicorn worker, before it accepts a connection: every runtime gets
+        `threads` cores, and one of its own where a runtime's threads did not survive the fork
+        (imported from the master's compiled models: well within gunicorn's worker timeout).
+        A worker therefore never holds a request it cannot answer; a failure is reported as a
+        failed load is (/health, readiness and searches 503), and logged."""
         started = time.perf_counter()
-
-        def prepare() -> None:
-            try:
-                for encoder in self.encoders.values():
-                    encoder.for_worker(threads)
-                if self._sentiment_runner is not None:
-                    self._sentiment_runner.for_worker(threads)
-                log.info("worker runtimes ready in %.2f s (%d threads)", time.perf_counter() - started, threads)
-            except Exception as exc:  # reported by /health, as a failed load is
-                self.state.error = f"{type(exc).__name__}: {exc}"
-                log.error("worker runtimes failed: %s", self.state.error)
-            finally:
-                self._worker_runtime.set()
-
-        threading.Thread(target=prepare, name="worker-runtime", daemon=True).start()
+        try:
+            for encoder in self.encoders.values():
+                encoder.for_worker(threads)
+            if self._sentiment_runner is not None:
+                self._sentiment_runner.for_worker(threads)
+        except Exception as exc:
+            self.state.error = f"{type(exc).__name__}: {exc}"
+            log.error("worker runtimes failed: %s", self.state.error)
+            return
+        log.info("%s in %.2f s (%d threads)", WORKER_READY, time.perf_counter() - started, threads)
 
     def ingest_encoders(self, device: str = "cpu") -> dict[str, Encoder]:
         """The encoders ingest uses: the ingest backend's (torch on a GPU device) with every
@@ -359,7 +369,6 @@ class ModelRegistry:
 
     # -- encoding -----------------------------------------------------------------------
     def _encode_batch(self, field_name: str, texts: list[str]) -> np.ndarray:
-        self._worker_runtime.wait()
         return self.encoders[field_name].encode(texts, batch_size=self.batch_size)
 
     def encode_documents(
@@ -381,7 +390,9 @@ class ModelRegistry:
         """Sentiment distributions [positive, negative, neutral], one row per text."""
         return self.sentiment.predict(texts)
 
-    def _encode_query(self, field_name: str, text: str) -> np.ndarray:
+    def _encode_query(self, field_name: str, text: str, caller: str = "") -> np.ndarray:
+        # `caller` only keys the cache: each caller hits its own entries alone, so a fast answer
+        # tells it nothing of what others searched (webapp.service.SearchService.search).
         search_field: SearchField = FIELD_BY_NAME[field_name]
         if search_field.parts:
             parts = [self.batchers[part].encode(text)[None, :] for part in search_field.parts]

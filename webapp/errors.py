@@ -4,6 +4,10 @@ Bad input is the client's to fix (400, 401, 404, 405, 409, 413, 415, 422); a sto
 unavailable or fails, models still loading and a request past its deadline are the service's
 (503, retry later). An unexpected exception is logged with its traceback and answered 500
 without internals: that is a bug to fix, never a way to signal bad input.
+
+The store's and the models' own error texts name users, roles, key ids, paths and model hashes:
+they go to the log, under the request's id (webapp.request_id), and the answer says what failed
+in general terms and gives that id. A token holder still reads them in /health.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from webapp.deadline import DeadlineExceeded
+from webapp.request_id import request_id
 from webapp.schemas import ErrorDetail, ErrorResponse
 from webapp.service import ModelsNotReady
 from webapp.store import IndexMismatch, StoreError, StoreUnavailable
@@ -29,7 +34,7 @@ class ApiError(Exception):
 
 
 def error_response(status: int, error: str, message: str, details: list[ErrorDetail] | None = None):
-    body = ErrorResponse(error=error, message=message, details=details or [])
+    body = ErrorResponse(error=error, message=message, details=details or [], request_id=request_id())
     response = jsonify(body.model_dump())
     response.status_code = status
     return response
@@ -78,18 +83,23 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IndexMismatch)
     def index_mismatch(exc: IndexMismatch):
-        return error_response(409, "index_model_mismatch", str(exc))
+        log.error("request %s: the index does not fit this service's models: %s", request_id(), exc)
+        return error_response(
+            409,
+            "index_model_mismatch",
+            "the index was built with other models than this service runs for this field; it has been logged",
+        )
 
     @app.errorhandler(StoreUnavailable)
     def store_unavailable(exc: StoreUnavailable):
-        log.warning("store unavailable: %s", exc)
-        return error_response(503, "store_unavailable", f"the search store is unavailable: {exc}")
+        log.warning("request %s: store unavailable: %s", request_id(), exc)
+        return error_response(503, "store_unavailable", "the search store is unavailable; retry later")
 
     @app.errorhandler(StoreError)
     def store_error(exc: StoreError):
         # A failure of the store other than an outage (a corrupt generation, a request the
         # cluster refused): the service's fault, not the client's; logged in full.
-        log.error("store error: %s", exc)
+        log.error("request %s: store error: %s", request_id(), exc)
         return error_response(503, "store_error", "the search store failed to answer; it has been logged")
 
     @app.errorhandler(DeadlineExceeded)
@@ -98,9 +108,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ModelsNotReady)
     def models_not_ready(exc: ModelsNotReady):
+        if exc.detail:
+            log.error("request %s: the models failed to load: %s", request_id(), exc.detail)
         return error_response(503, "models_not_ready", str(exc))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error")
+        log.exception("request %s: unhandled error", request_id())
         return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

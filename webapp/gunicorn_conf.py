@@ -13,7 +13,11 @@ does not notice a hung request, so each search and health request has its own de
 """
 
 import gc
+import logging
+import os
 import shutil
+import signal
+import sys
 
 from webapp.settings import configure_process, load_settings
 
@@ -38,7 +42,9 @@ backlog = settings.backlog
 timeout = 60
 graceful_timeout = 30
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+# The client's address (REMOTE_ADDR, taken from X-Forwarded-For by the app: webapp/__init__.py),
+# and the request's id, under which the service logs what failed (webapp/request_id.py).
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss %({x-request-id}o)s'
 
 
 def when_ready(server):
@@ -53,6 +59,7 @@ def pre_fork(server, worker):
     from webapp.wsgi import app
 
     # Runtimes that own threads are let go before forking: a worker would inherit them dead.
+    # Those that compile leave the compiled model for the workers to import (webapp/encoders.py).
     app.extensions[SEARCH_SERVICE].registry.before_fork()
 
 
@@ -61,16 +68,48 @@ def post_fork(server, worker):
     from webapp.service import worker_threads
     from webapp.wsgi import app
 
+    # Until the worker sets its own signal handlers (after this hook) it runs the master's,
+    # which would swallow a stop: a booting worker told to stop holds no request and ends now,
+    # instead of the master waiting out graceful_timeout for it.
+    for stop in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(stop, _end_booting_worker)
     # Split the cores between the workers instead of every worker using all of them; the
     # encoders whose runtimes do not survive a fork get one of their own (webapp/encoders.py).
+    # This runs before the worker accepts a connection, so a worker that is booting (a start,
+    # a recycle after max_requests) takes no request it cannot answer: until it is ready the
+    # other workers take them, or they wait in the listen queue. It must end well within
+    # `timeout`, after which the master kills a worker that has not reported.
     app.extensions[SEARCH_SERVICE].registry.for_worker(worker_threads(server.cfg.workers))
 
 
+def _end_booting_worker(signum, frame):
+    os._exit(0)
+
+
+def worker_exit(server, worker):
+    # A worker that served ends here, its requests answered, without the interpreter's teardown:
+    # destroying ONNX Runtime's thread pools in a forked child either waits forever for a thread
+    # to join (the master then waits out graceful_timeout: every stop and recycle 30 s late) or
+    # aborts the process (SIGABRT), whichever thread made them. Nothing is lost: the logs are
+    # flushed, the metric samples are the master's to retire (child_exit). A worker that failed
+    # to boot exits as gunicorn decides, so that its exit code still stops the master.
+    if worker.booted:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
 def on_exit(server):
-    # The metric samples of a server that stopped are read by nobody: a directory made for it
-    # goes with it, or every start would leave one behind in the temporary directory.
+    from webapp import SEARCH_SERVICE
+
+    # The metric samples and compiled models of a server that stopped are read by nobody: the
+    # directories made for it go with it, or every start would leave them in the temporary
+    # directory (the compiled models are hundreds of MB).
     if metrics_dir_made_here:
         shutil.rmtree(metrics_dir_made_here, ignore_errors=True)
+    if (wsgi := sys.modules.get("webapp.wsgi")) is not None:  # absent when the app failed to load
+        wsgi.app.extensions[SEARCH_SERVICE].registry.remove_compiled_cache()
 
 
 def child_exit(server, worker):

@@ -1,6 +1,7 @@
 """Security headers on every response: the page runs only its own script and style, is never
 framed, sends no referrer (it keeps an API token in sessionStorage), and HTTPS is remembered
-when the service is reached over HTTPS (directly, or through a load balancer that says so)."""
+when the service is reached over HTTPS (directly, or through a load balancer that says so).
+The answers of the search, health and metrics routes, errors included, are never stored."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+# A search answer is one token holder's, health and metrics one moment's: a browser, proxy or CDN
+# that kept one would show a caller's results to another, or an outage as health.
+NEVER_STORED = ("/search/", "/health", "/metrics")
 
 
 def _reached_over_https() -> bool:
@@ -34,4 +38,6 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if _reached_over_https():
             response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+        if request.path.startswith(NEVER_STORED):
+            response.headers["Cache-Control"] = "no-store"
         return response

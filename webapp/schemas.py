@@ -37,6 +37,10 @@ SentimentLabel = Literal[SENTIMENT_LABELS]
 # Limits of a record's short texts (source, doc_type, each theme and organization) and lists.
 SHORT_TEXT_MAX = 200
 LIST_MAX_ITEMS = 50
+# A result's full_text is the body's start, at most this long: a body may hold 100,000
+# characters, and 100 of them made a 60-byte request a 10 MB answer. 10,000 characters hold most
+# news articles whole.
+FULL_TEXT_MAX = 10_000
 
 
 def _stripped_not_empty(value: str) -> str:
@@ -223,7 +227,16 @@ class SearchHit(BaseModel):
     themes: list[str]
     organizations: list[str]
     full_text: str | None = Field(
-        description=COMPATIBILITY + "the document's body (its clients read it in preference to `summary`)."
+        max_length=FULL_TEXT_MAX,
+        description=COMPATIBILITY + f"the document's body, its first {FULL_TEXT_MAX:,} characters "
+        "(its clients read it in preference to `summary`).",
+    )
+    # Left out unless true, so that every answer whose bodies fit is exactly what it was before.
+    full_text_truncated: bool = Field(
+        False,
+        exclude_if=lambda truncated: not truncated,
+        description=f"Present, and true, only when the body was longer than {FULL_TEXT_MAX:,} characters "
+        "and `full_text` is its start.",
     )
 
     @computed_field(
@@ -260,6 +273,10 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="Machine-readable error code.")
     message: str
     details: list[ErrorDetail] = Field(default_factory=list)
+    request_id: str = Field(
+        description="This request's id, also in the X-Request-ID response header: the service logs "
+        "what failed under it."
+    )
 
 
 class StoreStatus(BaseModel):
@@ -286,7 +303,9 @@ class ModelCacheStatus(BaseModel):
     sentiment_model: str | None = Field(
         description="The sentiment model: its identity (name and weights hash) with a valid API token, else its name."
     )
-    query_cache: dict[str, int]
+    query_cache: dict[str, int] | None = Field(
+        None, description="The query-embedding cache's counters (only with a valid API token)."
+    )
     encoders: list[EncoderStatus] = Field(
         description="Which backend and precision each model runs with, chosen by the fidelity guard on this CPU."
     )
@@ -316,7 +335,8 @@ class HealthReport(BaseModel):
     def public(self) -> HealthReport:
         """What a caller without a valid API token sees: states, model names and document
         counts, but no filesystem path, no error text (an Elasticsearch error names the
-        service's user and roles) and no model hash."""
+        service's user and roles), no model hash and no query-cache counters (whose hits
+        would tell whether a text was searched)."""
         sentiment = self.model_cache.sentiment_model
         return self.model_copy(
             update={
@@ -325,6 +345,7 @@ class HealthReport(BaseModel):
                     update={
                         "path": None,
                         "error": None,
+                        "query_cache": None,
                         "sentiment_model": sentiment.split("@", 1)[0] if sentiment else None,
                     }
                 ),

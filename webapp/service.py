@@ -7,12 +7,14 @@ import datetime as dt
 import functools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from webapp.embedding import ModelRegistry
 from webapp.fields import FIELD_BY_NAME, SENTIMENT_LABELS
 from webapp.modelcache import ModelCache
 from webapp.schemas import (
+    FULL_TEXT_MAX,
     EncoderStatus,
     HealthReport,
     ModelCacheStatus,
@@ -25,11 +27,16 @@ from webapp.schemas import (
 )
 from webapp.sentiment import label_of
 from webapp.settings import Settings
-from webapp.store import SearchFilters, SearchStore, check_compatible, displayed_score
+from webapp.store import SearchFilters, SearchStore, StoreHealth, check_compatible, displayed_score
 
 
 class ModelsNotReady(RuntimeError):
-    """The models are still loading, or failed to load (HTTP 503)."""
+    """The models are still loading, or failed to load (HTTP 503). The message is for the
+    client; ``detail``, why they failed, only for the log (it names paths)."""
+
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -82,14 +89,24 @@ class SearchService:
     registry: ModelRegistry
     store: SearchStore
     version: str
+    # Asks the store's health for /health and /health/ready, which need no token and may come in
+    # bursts: the app's webapp.deadline.SharedCall, so that a burst asks the store once, under a
+    # deadline, and the answer serves every check for FINNEWS_HEALTH_MAX_AGE seconds.
+    ask_store_health: Callable[[Callable[[], StoreHealth]], StoreHealth]
 
-    def search(self, field: str, request: SearchRequest) -> SearchResponse:
+    def search(self, field: str, request: SearchRequest, caller: str = "") -> SearchResponse:
+        """Answer REQUEST; CALLER keys the query cache (webapp.auth.caller_key)."""
         self.registry.start_loading()
+        if self.registry.state.error:
+            raise ModelsNotReady("the models failed to load; it has been logged", self.registry.state.error)
         if not self.registry.ready:
-            raise ModelsNotReady(self.registry.state.error or "models are still loading; retry shortly")
+            raise ModelsNotReady("models are still loading; retry shortly")
         started = time.perf_counter()
         check_compatible(self.store.index_meta(), self.registry.index_meta(), FIELD_BY_NAME[field].depends_on)
-        vector = self.registry.encode_query(field, request.query)
+        # Each caller's queries are cached apart: were the cache shared, a hit (a faster answer,
+        # whether read from timings.embedding_ms or from the clock) would tell a caller that
+        # someone else had searched that exact text. Rounding the timings would not hide it.
+        vector = self.registry.encode_query(field, request.query, caller)
         embedded = time.perf_counter()
         published_from, published_to = request.published_range()
         filters = SearchFilters(
@@ -120,7 +137,8 @@ class SearchService:
                 ),
                 themes=hit.document.get("themes", []),
                 organizations=hit.document.get("organizations", []),
-                full_text=hit.document.get("body"),
+                full_text=hit.document.get("body") and hit.document["body"][:FULL_TEXT_MAX],
+                full_text_truncated=len(hit.document.get("body") or "") > FULL_TEXT_MAX,
             )
             for hit in hits
         ]
@@ -142,7 +160,7 @@ class SearchService:
             return Readiness(False, "models failed to load", self.registry.state.error)
         if not self.registry.ready:
             return Readiness(False, "models are loading")
-        health = self.store.health()
+        health = self.ask_store_health(self.store.health)
         if not health.available:
             return Readiness(False, f"store {health.status}", health.detail)
         return Readiness(True, "ready")
@@ -152,7 +170,7 @@ class SearchService:
         without a token only HealthReport.public())."""
         registry = self.registry
         registry.start_loading()
-        store = self.store.health()
+        store = self.ask_store_health(self.store.health)
         if registry.state.error or not store.available:
             status = "unavailable"
         elif not registry.ready:

@@ -69,6 +69,21 @@ class Settings(BaseSettings):
         description="Seconds a search or health request may take; a slower one is answered 503 "
         "(keep it above FINNEWS_ES_REQUEST_TIMEOUT, so that the store's own, clearer error comes first).",
     )
+    health_max_age: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds a worker answers /health and /health/ready from the store's last health check; "
+        "whatever the number of checks, a worker has at most one store health call in flight, and checks that "
+        "come meanwhile wait for it (0: only they share it).",
+    )
+    trusted_proxies: int = Field(
+        1,
+        ge=0,
+        description="Proxies in front of the service that append the address they were reached from to "
+        "X-Forwarded-For: the client's address, which the access log records, is the entry this many from "
+        "its end. 1: the ALB, the only way to the tasks (their security group admits it alone); 0: none, "
+        "the service is reached directly. More than there are lets a client choose the address logged.",
+    )
 
     # -- the encoders (webapp/encoders.py) ------------------------------------------------------
     query_backend: EncoderBackend = Field(
@@ -267,13 +282,14 @@ class Settings(BaseSettings):
 def check_es_hosts(hosts: tuple[str, ...], prefix: str) -> tuple[str, ...]:
     """Elasticsearch node URLs: http(s), and never with credentials in them (those come from
     ``<prefix>API_KEY`` or ``<prefix>USERNAME``/``PASSWORD``)."""
-    for host in hosts:
+    for position, host in enumerate(hosts, 1):
         parts = urlsplit(host)
         if parts.username or parts.password:
             # The URL is not repeated: it holds a secret.
             raise ValueError(f"must not carry credentials: use {prefix}API_KEY, or {prefix}USERNAME and _PASSWORD")
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{host!r} is not an http(s) URL such as https://es.internal:9200")
+            # Not repeated either: with its scheme forgotten, user:password@host reads as a scheme and a path.
+            raise ValueError(f"URL {position} of {len(hosts)} is not an http(s) URL such as https://es.internal:9200")
     return hosts
 
 

@@ -37,8 +37,15 @@ request must fail instead of auto-creating an index with a dynamic mapping.
 Availability. Nothing connects at start-up. A request that cannot reach the cluster, times
 out, or gets 429/5xx raises :class:`StoreUnavailable` (HTTP 503) with a message that names no
 host and no credential; the client tries the node again on the next request, so the service
-recovers by itself when the cluster returns. Health is the cluster health API for the alias's
-indices (green / yellow / red) plus their document count.
+recovers by itself when the cluster returns. The client retries only what never reached a node
+(:data:`CLIENT_RETRIES`): a cluster that is slow or answers 429/502/503/504 is pushing back, and
+the client's default, three immediate retries, would multiply its load and the caller's wait.
+
+Health is the alias's indices' document count, then their cluster health (green / yellow /
+red): two requests (the one API that gives both, ``_cat/indices``, needs the ``monitor``
+privilege on the indices, which the service lacks), within one FINNEWS_ES_REQUEST_TIMEOUT
+together and never retried, so that /health/ready gives up before the load balancer's health
+check does (5 s).
 
 ``index_meta()`` is read before every search, so it is cached: an index's ``_meta`` never
 changes (nothing here writes it after creation), only the index behind the alias does. The
@@ -120,6 +127,12 @@ META_MAX_AGE_S = 30.0
 SCAN_PAGE_DOCUMENTS = 500
 SCROLL_KEEP_ALIVE = "30m"
 SCAN_REQUEST_TIMEOUT_S = 120
+# The store's client retries a request that never reached a node (connection refused or reset,
+# a pooled connection the node had closed), at once: on another node when there are several,
+# while the failed one rests 1, 2, 4 ... 30 s (the node pool's backoff). Never a timeout or a
+# 429/502/503/504: those come from a cluster that is slow or pushing back, and the caller answers
+# 503 at once instead (the bulk helper retries its own with backoff, BULK_*).
+CLIENT_RETRIES = {"max_retries": 2, "retry_on_status": (), "retry_on_timeout": False}
 
 
 def _vector_mapping(dims: int) -> dict:
@@ -320,7 +333,7 @@ class ElasticsearchStore:
                 request_timeout=settings.es_request_timeout,
                 what=f"Elasticsearch store, index {settings.es_index!r}",
                 prefix="FINNEWS_ES_",
-            ),
+            ).options(**CLIENT_RETRIES),
             index=settings.es_index,
             num_candidates_factor=settings.es_num_candidates_factor,
             request_timeout=settings.es_request_timeout,
@@ -395,15 +408,25 @@ class ElasticsearchStore:
         return [Hit(id=hit["_id"], score=float(hit["_score"]), document=hit["_source"]) for hit in hits]
 
     def health(self) -> StoreHealth:
+        """One check within request_timeout, both requests together (see the module docstring)."""
+        ends = time.monotonic() + self.request_timeout
         try:
             with self._errors("counting documents"):
-                documents = self.client.count(index=self.index)["count"]
+                documents = self._health_client(ends, "counting documents").count(index=self.index)["count"]
             # Only for an existing index: for a missing one this API waits for its timeout (30 s).
             with self._errors("reading the cluster health"):
-                status = self.client.cluster.health(index=self.index)["status"]
+                client = self._health_client(ends, "reading the cluster health")
+                status = client.cluster.health(index=self.index)["status"]
         except StoreError as exc:
             return StoreHealth(self.backend, "unavailable", None, str(exc))
         return StoreHealth(self.backend, status, documents)
+
+    def _health_client(self, ends: float, doing: str) -> Elasticsearch:
+        """The client for a request of the health check: what is left of its time, no retry."""
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise StoreUnavailable(f"Elasticsearch did not answer within {self.request_timeout:g} s ({doing})")
+        return self.client.options(request_timeout=left, max_retries=0)
 
     def content_hashes(self, ids: list[str]) -> dict[str, str]:
         hashes = {}
