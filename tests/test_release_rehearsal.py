@@ -356,7 +356,7 @@ def test_validation_reports_keep_history_provenance_and_edge_checks(rehearsal):
     assert provenance["environment"] == "local" and provenance["backend"] == "embedded"
     assert provenance["service_version"] == "v1.1.0" and len(provenance["commit"]) == 40
     assert provenance["image"].endswith("/finbert-rag/api:v1.1.0") and provenance["image_digest"]
-    assert (provenance["tasks"], provenance["workers"]) == (1, 1)
+    assert (provenance["tasks"], provenance["workers"]) == (1, 2)
     # Compared with the last passing release of the environment: every regression gate ran.
     assert second["baseline"]["release"] == "v1.0.0"
     regression = [c for c in second["checks"] if c["notebook"] == "regression"]
