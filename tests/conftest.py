@@ -294,21 +294,31 @@ def ansible_module_runner(module: Path, moto_url: str, folder: Path):
     return run
 
 
+def serve_sample(
+    model_cache_dir: Path, sample_index: Path, folder: Path, workers: int = 2, access_log=False, **settings
+):
+    """The service under gunicorn on a copy of the sample index in FOLDER (its log there too),
+    with SETTINGS (FINNEWS_*) besides the model cache and the index; the server has .index."""
+    index = folder / "index"
+    shutil.copytree(sample_index, index)
+    settings = {"FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir), "FINNEWS_STORE_PATH": str(index), **settings}
+    server = start_server(settings, free_port(), workers, folder / "gunicorn.log", timeout=180, access_log=access_log)
+    server.index = index
+    return server
+
+
 @pytest.fixture(scope="session")
 def gunicorn_server(model_cache_dir, sample_index, tmp_path_factory):
     """The service under gunicorn (two workers) on a copy of the sample index; yields it, with
     the index it serves."""
-    index = tmp_path_factory.mktemp("served") / "index"
-    shutil.copytree(sample_index, index)
-    settings = {
-        "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
-        "FINNEWS_STORE_PATH": str(index),
-        "FINNEWS_APP_VERSION": "test-1.2.3",
-        "FINNEWS_ALLOW_ANONYMOUS": "1",
-    }
-    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    server = start_server(settings, free_port(), workers=2, log=log, timeout=120, access_log=True)
-    server.index = index
+    server = serve_sample(
+        model_cache_dir,
+        sample_index,
+        tmp_path_factory.mktemp("served"),
+        access_log=True,
+        FINNEWS_APP_VERSION="test-1.2.3",
+        FINNEWS_ALLOW_ANONYMOUS="1",
+    )
     yield server
     server.stop()
 

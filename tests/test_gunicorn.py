@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import ROOT
-from tools.benchmark import free_port, kill_group, start_server
+from tests.conftest import ROOT, serve_sample
+from tools.benchmark import kill_group
 
 pytestmark = pytest.mark.slow
 
@@ -118,17 +117,16 @@ def test_a_worker_with_runtime_thread_pools_stops_at_once(model_cache_dir, sampl
     every stop and recycle; the worker ends without that teardown (webapp/gunicorn_conf.py)."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one core: a worker's sessions run on one thread, with no pool to tear down")
-    index = tmp_path / "index"
-    shutil.copytree(sample_index, index)
-    settings = {
-        "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
-        "FINNEWS_STORE_PATH": str(index),
-        "FINNEWS_ALLOW_ANONYMOUS": "1",
-        "FINNEWS_QUERY_BACKEND": "onnx",
+    server = serve_sample(
+        model_cache_dir,
+        sample_index,
+        tmp_path,
+        workers=1,
+        FINNEWS_ALLOW_ANONYMOUS="1",
+        FINNEWS_QUERY_BACKEND="onnx",
         # A worker that hangs in its teardown takes all of this; one that ends takes a second or two.
-        "GUNICORN_CMD_ARGS": "--graceful-timeout 120",
-    }
-    server = start_server(settings, free_port(), workers=1, log=tmp_path / "gunicorn.log", timeout=120)
+        GUNICORN_CMD_ARGS="--graceful-timeout 120",
+    )
     try:
         search = requests.post(f"{server.url}/search/cosine/embedding768d/", json={"query": "bank rates"}, timeout=30)
         assert search.status_code == 200

@@ -227,8 +227,8 @@ def test_the_page_needs_nothing_the_policy_forbids(client):
 
 
 # -- the deadline ----------------------------------------------------------------------------
-def test_a_hung_search_is_answered_503_at_its_deadline(make_app, sample_index, monkeypatch):
-    app = make_app(sample_index, REQUEST_TIMEOUT=0.5)
+def hang_searches(app, monkeypatch) -> threading.Event:
+    """Every search of APP hangs in its store until the returned event is set (at most 120 s)."""
     release = threading.Event()
 
     def hangs(*args, **kwargs):
@@ -236,6 +236,12 @@ def test_a_hung_search_is_answered_503_at_its_deadline(make_app, sample_index, m
         return []
 
     monkeypatch.setattr(app.extensions[SEARCH_SERVICE].store, "search", hangs)
+    return release
+
+
+def test_a_hung_search_is_answered_503_at_its_deadline(make_app, sample_index, monkeypatch):
+    app = make_app(sample_index, REQUEST_TIMEOUT=0.5)
+    release = hang_searches(app, monkeypatch)
     client = app.test_client()
     try:
         response = client.post(SEARCH, json={"query": "banks"})
@@ -252,13 +258,7 @@ def test_liveness_fails_while_every_thread_is_stuck_past_its_deadline(make_app, 
     # Such a worker answers every search 503 for as long as the work hangs: only a replaced
     # container ends that, and ECS replaces one whose /health/live fails.
     app = make_app(tmp_path / "empty-index", THREADS=2, REQUEST_TIMEOUT=0.3)
-    release = threading.Event()
-
-    def hangs(*args, **kwargs):
-        release.wait(timeout=120)
-        return []
-
-    monkeypatch.setattr(app.extensions[SEARCH_SERVICE].store, "search", hangs)
+    release = hang_searches(app, monkeypatch)
     client = app.test_client()
     try:
         assert client.post(SEARCH, json={"query": "banks"}).status_code == 503

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import asdict, dataclass
 
 import pytest
 from hypothesis import settings
 
-from tests.conftest import ARTIFACTS, free_port, start_server
+from tests.conftest import ARTIFACTS, serve_sample
 
 FIGURES = ARTIFACTS / "reliability"
 
@@ -106,20 +105,17 @@ TOKEN = "reliability-token-0123456789abcdefghij"
 def serve(model_cache_dir, sample_index, tmp_path_factory, **settings: str):
     """The service as production runs it: gunicorn, two workers, a token required (a copy of the
     sample index), with `settings` (FINNEWS_*) besides. Returns the server, with .token and .index."""
-    index = tmp_path_factory.mktemp("served") / "index"
-    shutil.copytree(sample_index, index)
-    settings = {
-        "FINNEWS_MODEL_CACHE_DIR": str(model_cache_dir),
-        "FINNEWS_STORE_PATH": str(index),
-        "FINNEWS_API_TOKENS": TOKEN,
+    server = serve_sample(
+        model_cache_dir,
+        sample_index,
+        tmp_path_factory.mktemp("served"),
+        FINNEWS_API_TOKENS=TOKEN,
         # 20 clients on a shared two-core machine queue for seconds: the load measures latency,
         # and the deadline (15 s by default) has its own test (test_elasticsearch_faults.py).
-        "FINNEWS_REQUEST_TIMEOUT": "60",
+        FINNEWS_REQUEST_TIMEOUT="60",
         **settings,
-    }
-    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    server = start_server(settings, free_port(), workers=2, log=log, timeout=180)
-    server.token, server.index = TOKEN, index
+    )
+    server.token = TOKEN
     return server
 
 

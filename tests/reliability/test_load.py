@@ -47,17 +47,24 @@ def _health(session: requests.Session, url: str) -> tuple[float, str]:
     return time.perf_counter() - began, failure
 
 
-def test_every_endpoint_under_concurrent_load_answers_without_errors(served, scale, record_figures):
-    queries = ReusedQueries(benchmark_queries(int(60 * scale.load_seconds) * len(FIELD_NAMES), seed=11))
-    session = functools.partial(_authorized_session, served.token)
+def load_every_endpoint(server, scale, seed: int) -> dict[str, dict]:
+    """`scale.load_clients` clients for `scale.load_seconds` on each search endpoint in turn, with
+    the server's token, then on /health: the summary of each, by endpoint."""
+    queries = ReusedQueries(benchmark_queries(int(60 * scale.load_seconds) * len(FIELD_NAMES), seed=seed))
+    session = functools.partial(_authorized_session, server.token)
     figures = {}
     for field in FIELD_NAMES:
         sample = concurrent_clients(
-            served.url, field, queries, scale.load_clients, scale.load_seconds, session_factory=session
+            server.url, field, queries, scale.load_clients, scale.load_seconds, session_factory=session
         )
         figures[field] = summarise(sample)
     figures["health"] = summarise(
-        under_load(functools.partial(_health, url=served.url), scale.load_clients, scale.load_seconds)
+        under_load(functools.partial(_health, url=server.url), scale.load_clients, scale.load_seconds)
     )
+    return figures
+
+
+def test_every_endpoint_under_concurrent_load_answers_without_errors(served, scale, record_figures):
+    figures = load_every_endpoint(served, scale, seed=11)
     record_figures(clients=scale.load_clients, seconds_per_endpoint=scale.load_seconds, endpoints=figures)
     assert {name: f["failures"] for name, f in figures.items()} == dict.fromkeys(figures, {})

@@ -11,17 +11,13 @@ single-threaded sessions the workers inherit as they are."""
 
 from __future__ import annotations
 
-import functools
 import re
 
 import pytest
 import requests
 
 from tests.reliability.conftest import serve
-from tests.reliability.test_load import ReusedQueries, _authorized_session, _health
-from tools.benchmark import concurrent_clients, summarise, under_load
-from tools.corpus import benchmark_queries
-from webapp.fields import FIELD_NAMES
+from tests.reliability.test_load import _authorized_session, load_every_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -44,21 +40,11 @@ def recycling(model_cache_dir, sample_index, tmp_path_factory, scale):
 
 
 def test_workers_recycled_under_load_answer_every_request(recycling, scale, record_figures):
-    session = functools.partial(_authorized_session, recycling.token)
-    with session() as check:
+    with _authorized_session(recycling.token) as check:
         encoders = check.get(f"{recycling.url}/health", timeout=30).json()["model_cache"]["encoders"]
     assert {e["used"].split("/")[0] for e in encoders if e["purpose"] == "query"} == {"openvino"}, encoders
     booted_before = len(BOOTED.findall(recycling.log.read_text()))
-    queries = ReusedQueries(benchmark_queries(int(60 * scale.load_seconds) * len(FIELD_NAMES), seed=13))
-    figures = {}
-    for field in FIELD_NAMES:
-        sample = concurrent_clients(
-            recycling.url, field, queries, scale.load_clients, scale.load_seconds, session_factory=session
-        )
-        figures[field] = summarise(sample)
-    figures["health"] = summarise(
-        under_load(functools.partial(_health, url=recycling.url), scale.load_clients, scale.load_seconds)
-    )
+    figures = load_every_endpoint(recycling, scale, seed=13)
     log = recycling.log.read_text()
     recycles = len(AUTORESTART.findall(log))
     booted = len(BOOTED.findall(log)) - booted_before
