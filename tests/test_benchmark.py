@@ -17,9 +17,12 @@ from tools.benchmark import (
     benchmark_command,
     concurrent_clients,
     percentile,
+    prepare_corpus,
     summarise,
     verdicts,
 )
+from webapp import current_settings
+from webapp.cli import loaded_service
 
 
 def test_percentile_picks_ranks():
@@ -77,30 +80,29 @@ def test_benchmark_command_end_to_end_on_a_tiny_corpus(make_app, tmp_path):
     folder = tmp_path / "bench"
     result = app.test_cli_runner().invoke(
         benchmark_command,
-        args=["--documents", "150", "--single-requests", "5", "--clients", "3",
-              "--duration", "2", "--workers", "1", "--ingest-sample", "16", "--folder", str(folder)],
+        args=["--documents", "80", "--single-requests", "5", "--clients", "3",
+              "--duration", "2", "--workers", "1", "--ingest-sample", "8", "--folder", str(folder)],
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.output  # 1: a latency target missed on a busy machine
     assert "| embedding1155d | new |" in result.output and "| embedding1155d | torch |" in result.output
-    assert "previous system mean ms" in result.output
+    assert "previous system mean ms" in result.output and "ingested 80 documents" in result.output
     results = json.loads(next(folder.glob("results-*.json")).read_text())
     # Both paths measured in the same run, on the same index, and every backend's ingest rate.
     assert results["torch"]["settings"]["FINNEWS_QUERY_BACKEND"] == "torch"
     assert "FINNEWS_QUERY_BACKEND" not in results["new"]["settings"]
     assert set(results["ingest"]) == {"torch", "onnx", "openvino"}
-    assert all(rate["docs_per_s"] > 0 for rate in results["ingest"].values())
+    assert all(rate["docs_per_s"] > 0 and rate["documents"] == 8 for rate in results["ingest"].values())
     for path in ("torch", "new"):
-        assert results[path]["documents"] == 150
+        assert results[path]["documents"] == 80
         for field in ("embedding384d", "embedding768d", "embedding1155d"):
             figures = results[path][field]
             assert figures["single"]["requests"] == 5 and figures["single"]["errors"] == 0
             assert figures["concurrent"]["requests"] > 0 and figures["concurrent"]["errors"] == 0
             assert figures["first_request_ok"] and 0 <= figures["ndcg@10"] <= 1 and figures["ndcg_failures"] == {}
     assert (result.exit_code == 1) == bool(verdicts(results))
-    # A second run reuses the corpus and its index: nothing is embedded again.
-    again = app.test_cli_runner().invoke(
-        benchmark_command,
-        args=["--documents", "150", "--single-requests", "2", "--clients", "2",
-              "--duration", "1", "--workers", "1", "--ingest-sample", "0", "--folder", str(folder)],
-    )  # fmt: skip
-    assert "ingested" not in again.output
+    # The next run reuses the corpus and its index: nothing is generated or embedded again.
+    generated = {path: path.stat().st_mtime_ns for path in folder.glob("*.jsonl")}
+    with app.app_context():
+        *_, again = prepare_corpus(folder, 80, 7, loaded_service().registry, current_settings())
+    assert again.read == again.unchanged == 80 and again.embedded == 0
+    assert {path: path.stat().st_mtime_ns for path in folder.glob("*.jsonl")} == generated

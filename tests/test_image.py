@@ -100,6 +100,38 @@ def test_image_is_configured_to_run_the_service_as_released(image):
     assert image.manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
 
 
+def test_another_version_of_the_same_tree_is_the_same_service_with_its_own_metadata(image):
+    """A new version (or commit) of an unchanged tree builds the Dockerfile's release stage alone,
+    on the service image built before: the same layers, the new version's metadata."""
+    version = "v0.0.0-test-relabelled"
+    result = subprocess.run(
+        [ROOT / "docker" / "build-offline.sh", "--version", version],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "the service stage of docker/Dockerfile.api from the same inputs is image" in result.stderr
+        ref = f"localhost/finbert-rag/api:{version}"
+        manifest = json.loads(run("skopeo", "inspect", "--raw", f"containers-storage:{ref}"))
+        config = json.loads(run("buildah", "inspect", "--type", "image", ref))["Docker"]["config"]
+    finally:
+        subprocess.run(["buildah", "rmi", f"localhost/finbert-rag/api:{version}"], capture_output=True)
+    assert [layer["digest"] for layer in manifest["layers"]] == [layer["digest"] for layer in image.manifest["layers"]]
+    release_metadata = {"org.opencontainers.image.version", "finnews.build-inputs"}
+    assert config["Labels"]["org.opencontainers.image.version"] == version
+    assert {k: v for k, v in config["Labels"].items() if k not in release_metadata} == {
+        k: v for k, v in image.config["Labels"].items() if k not in release_metadata
+    }
+    assert f"FINNEWS_APP_VERSION={version}" in config["Env"]
+    others = ("Labels", "Env")
+    assert {k: v for k, v in config.items() if k not in others} == {
+        k: v for k, v in image.config.items() if k not in others
+    }
+    assert [e for e in config["Env"] if not e.startswith("FINNEWS_APP_VERSION=")] == [
+        e for e in image.config["Env"] if not e.startswith("FINNEWS_APP_VERSION=")
+    ]
+
+
 def test_image_holds_the_service_and_its_verified_models_and_nothing_else(image, rootfs, measured):
     app = rootfs / "opt" / "finnews"
     assert sorted(p.name for p in app.iterdir()) == ["models", "webapp"]

@@ -224,8 +224,14 @@ def test_next_release_moves_prod_and_latest(first_release, tmp_path, oci_registr
     assert digest != first_release[1][0]["digest"]
     for tag in (version, "prod", "latest"):
         assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{tag}").strip() == digest
-    tags = ecr_tags(ecr)
-    assert tags[version] == tags["prod"] == tags["latest"] != tags[VERSION]
+    # The manifests the tags name: moto's digests hash the layers alone, and a new version of the
+    # same tree differs from the last in its config (the release's metadata), not in a layer.
+    manifests = {
+        tag: image["imageManifest"]
+        for tag in (version, "prod", "latest", VERSION)
+        for image in ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"]
+    }
+    assert manifests[version] == manifests["prod"] == manifests["latest"] != manifests[VERSION]
 
 
 def test_ecr_registry_credentials_come_from_an_authorization_token(moto_url):

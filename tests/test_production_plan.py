@@ -144,8 +144,10 @@ def account(tmp_path_factory):
             "service_monitoring_alarm_subscriptions": [{"endpoint": "oncall@example.com", "protocol": "email"}],
             # Where this test reaches the service (nothing answers at the production URL here).
             "release_service_url": health.url,
-            "service_readiness_timeout": 20,
-            "service_readiness_poll": 2,
+            # The stand-in answers at once: the timeout is what a release that never turns ready
+            # waits before it is rolled back (two runs here).
+            "service_readiness_timeout": 6,
+            "service_readiness_poll": 1,
             "ecs_rollout_wait_poll": 2,
             # moto: the load balancer has no such attribute until one is set, and the module reads
             # it first (inventories/local says the same).

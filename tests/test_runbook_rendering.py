@@ -164,12 +164,22 @@ def test_the_container_is_killed_only_after_gunicorn_s_graceful_shutdown(rendere
 
 
 def image_instructions(name: str) -> list[str]:
-    """The arguments of each NAME instruction of the final stage of docker/Dockerfile.api (the
-    image that runs), continuation lines joined."""
+    """The arguments of each NAME instruction of the image that runs: the final stage of
+    docker/Dockerfile.api and the stages it is built on, in order, continuation lines joined."""
     lines = [line for line in (ROOT / "docker/Dockerfile.api").read_text().splitlines() if not line.startswith("#")]
-    instructions = "\n".join(lines).replace("\\\n", " ").splitlines()
-    final_stage = max(i for i, line in enumerate(instructions) if line.upper().startswith("FROM "))
-    return [line.split(None, 1)[1] for line in instructions[final_stage:] if line.split(None, 1)[:1] == [name.upper()]]
+    instructions = [line.split(None, 1) for line in "\n".join(lines).replace("\\\n", " ").splitlines() if line.strip()]
+    stages: list[tuple[str, str, list[list[str]]]] = []  # (name, built on, instructions)
+    for instruction in instructions:
+        if instruction[0].upper() == "FROM":
+            image, *alias = instruction[1].split()
+            stages.append((alias[-1] if alias else "", image, []))
+        elif stages:
+            stages[-1][2].append(instruction)
+    chain, parent = [], stages[-1]
+    while parent:
+        chain.insert(0, parent)
+        parent = next((stage for stage in stages if stage[0] == parent[1]), None)
+    return [arguments for *_, body in chain for keyword, arguments in body if keyword.upper() == name.upper()]
 
 
 def under(path: str, folders: set[str]) -> bool:

@@ -44,12 +44,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import requests
 from flask.cli import with_appcontext
 
 from webapp.fields import FIELD_NAMES
+
+if TYPE_CHECKING:
+    from webapp.embedding import ModelRegistry
+    from webapp.ingest import IngestReport
+    from webapp.settings import Settings
 
 # The previous system's published figures (average latency per endpoint, single client; and
 # requests per second at 20 concurrent clients), and this project's targets on a 2-core machine
@@ -452,6 +458,29 @@ def verdicts(results: dict) -> list[str]:
     return missed
 
 
+def prepare_corpus(
+    folder: Path, documents: int, seed: int, registry: ModelRegistry, settings: Settings, echo=print
+) -> tuple[Path, Path, Path, IngestReport]:
+    """The corpus of DOCUMENTS generated with SEED, its judged queries and its embedded index in
+    FOLDER: made on the first run (the index on the ingest backend), reused afterwards (nothing
+    is embedded again). Returns the corpus, the judged queries, the index and the ingest report."""
+    from tools.corpus import write_corpus
+    from webapp.ingest import ingest
+    from webapp.store.embedded import EmbeddedStore
+
+    folder.mkdir(parents=True, exist_ok=True)
+    corpus = folder / f"corpus-{documents}-seed{seed}.jsonl"
+    relevance = folder / f"relevance-{documents}-seed{seed}.jsonl"
+    if not corpus.exists() or not relevance.exists():
+        echo(f"generating {documents:,} documents into {corpus}, judged queries into {relevance}")
+        write_corpus(corpus, documents, seed, relevance_path=relevance)
+    index = folder / f"index-{documents}-seed{seed}"
+    report = ingest([corpus], registry, EmbeddedStore(index, ann_min_documents=settings.store_ann_min_documents))
+    if report.embedded:
+        echo(f"ingested {report.embedded:,} documents at {report.documents_per_second:.1f} documents/s")
+    return corpus, relevance, index, report
+
+
 def save(results: dict, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -498,34 +527,24 @@ def benchmark_command(
     The corpus and its index are built on the first run, on the ingest backend
     (FINNEWS_INGEST_BACKEND), and reused afterwards. Exits 1 when a target is missed.
     """
-    from tools.corpus import benchmark_queries, write_corpus
+    from tools.corpus import benchmark_queries
     from tools.evaluate import load_judgements
     from webapp import current_settings
     from webapp.cli import loaded_service
     from webapp.encoders import BACKENDS
-    from webapp.ingest import ingest, read_records
-    from webapp.store.embedded import EmbeddedStore
 
     settings = current_settings()
-    folder.mkdir(parents=True, exist_ok=True)
-    corpus = folder / f"corpus-{documents}-seed{seed}.jsonl"
-    relevance = folder / f"relevance-{documents}-seed{seed}.jsonl"
-    if not corpus.exists() or not relevance.exists():
-        click.echo(f"generating {documents:,} documents into {corpus}, judged queries into {relevance}")
-        write_corpus(corpus, documents, seed, relevance_path=relevance)
     registry = loaded_service().registry
     results: dict = {"ingest_backend": registry.ingest_backend}
+    corpus, relevance, index, report = prepare_corpus(folder, documents, seed, registry, settings, echo=click.echo)
     if ingest_sample:
-        from webapp.ingest import IngestReport
+        from webapp.ingest import IngestReport, read_records
 
         records = read_records([corpus], IngestReport())[:ingest_sample]
         results["ingest"] = ingest_rates(
             settings.model_cache_dir, [r.embedding_text() for r in records], BACKENDS, echo=click.echo
         )
-    index = folder / f"index-{documents}-seed{seed}"
-    report = ingest([corpus], registry, EmbeddedStore(index, ann_min_documents=settings.store_ann_min_documents))
     if report.embedded:
-        click.echo(f"ingested {report.embedded:,} documents at {report.documents_per_second:.1f} documents/s")
         results["index_ingest_docs_per_s"] = round(report.documents_per_second, 1)
     # Queries from another seed than the corpus: none of them was ever embedded by the server.
     concurrent_budget = int(duration * 400)
