@@ -7,6 +7,12 @@ its own here: each rehearsal run takes minutes. Each run is a real ansible-playb
 process on a fresh commit of this tree; the emulated AWS state it leaves is then inspected through
 moto, independently of the playbook's own output.
 
+One moto server holds the emulated account for the whole sequence, recording every request as
+the rehearsal's own does (rehearsal_aws_emulator=running): each run and each inspection uses it as
+it is, instead of replaying the growing recording into a new server, twice per run. The last run
+(a rollback by hand) starts its own and replays the recording, as `make release-local` does
+between runs.
+
 The service is reached as users reach it: through the rehearsal's edge, which resolves the
 service's name in moto's Route 53 and forwards to the healthy targets of the load balancer's
 target group, where the stand-in for the ECS tasks registers itself when it starts. A phase that
@@ -25,6 +31,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from tests.conftest import ARTIFACTS, ROOT, free_port
 from tests.runbook_runs import aws_client_factory, moto_server, run_playbook
@@ -90,9 +97,32 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
     state = repo / "instance" / "rehearsal"
+    state.mkdir(mode=0o700)
     attributes = {"base": base, "repo": repo, "remote": base / "remote.git", "ports": ports, "logs": logs}
     # Secret values replaced during the rehearsal: they must stay out of every output too.
-    return type("Rehearsal", (), {**attributes, "state": state, "replaced_secrets": []})
+    rehearsal = type("Rehearsal", (), {**attributes, "state": state, "replaced_secrets": []})
+    with contextlib.ExitStack() as running:
+        rehearsal.aws_url = running.enter_context(running_emulator(ports["rehearsal_aws_port"], state))
+        rehearsal.stop_emulator = running.close
+        yield rehearsal
+
+
+@contextlib.contextmanager
+def running_emulator(port: int, state: Path):
+    """moto as the rehearsal_aws role starts it (its settings, its seed, the same recording), kept
+    up across the runs that pass rehearsal_aws_emulator=running."""
+    role = yaml.safe_load((ROOT / "roles/rehearsal_aws/defaults/main.yml").read_text())
+    local = yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text())
+    with moto_server(
+        port,
+        state / "moto.log",
+        MOTO_IAM_LOAD_MANAGED_POLICIES="true",
+        MOTO_ECS_SERVICE_RUNNING=str(local["ecs_deploy_min_count"]),
+        MOTO_ENABLE_RECORDING="true",
+        MOTO_RECORDER_FILEPATH=str(state / "moto-recording.jsonl"),
+    ) as url:
+        requests.post(f"{url}/moto-api/seed?a={role['rehearsal_aws_seed']}", timeout=30).raise_for_status()
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +130,8 @@ def release(rehearsal):
     def release(name: str, *args: str, timeout: int = 1200):
         command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/local"]
         command += [f"-e{key}={value}" for key, value in rehearsal.ports.items()]
+        if rehearsal.aws_url:
+            command.append("-erehearsal_aws_emulator=running")
         return run_playbook(name, command + list(args), rehearsal.repo, rehearsal.logs, timeout=timeout)
 
     return release
@@ -107,7 +139,11 @@ def release(rehearsal):
 
 @contextlib.contextmanager
 def emulated_aws(rehearsal):
-    """moto with the state the rehearsal recorded, replayed into a server of our own."""
+    """The emulated account: the running moto, or (once it is stopped) the state the rehearsal
+    recorded, replayed into a server of our own."""
+    if rehearsal.aws_url:
+        yield aws_client_factory(rehearsal.aws_url)
+        return
     recording = rehearsal.state / "moto-recording.jsonl"
     with moto_server(
         free_port(),
@@ -143,9 +179,10 @@ def image_manifest(aws, tag: str) -> str:
 
 def assert_stopped(rehearsal, within: float = 60):
     """Nothing the rehearsal started outlives its run (each process stops, gracefully, once the
-    ansible-playbook process is gone)."""
+    ansible-playbook process is gone); the moto kept up across runs is this test's own."""
     deadline = time.monotonic() + within
-    for port in rehearsal.ports.values():
+    ours = {rehearsal.ports["rehearsal_aws_port"]} if rehearsal.aws_url else set()
+    for port in set(rehearsal.ports.values()) - ours:
         while True:
             try:
                 requests.get(f"http://127.0.0.1:{port}/", timeout=2)
@@ -319,6 +356,10 @@ def test_broken_release_is_rolled_back(rehearsal, release):
 
 
 def test_rollback_by_hand(rehearsal, release):
+    # This run starts moto itself and replays everything recorded so far, as a new run of
+    # `make release-local` does.
+    rehearsal.stop_emulator()
+    rehearsal.aws_url = None
     run = release("rollback-by-hand", "--tags=rollback")
     assert run.returncode == 0, run.explain()
     assert f"{FAMILY}:2 (v1.0.0) again" in run.messages()
