@@ -117,8 +117,9 @@ check: models lint ## The fast lane for daily work: lint, then every test not ma
 	$(BIN)/pytest -m "not (rehearsal or image or browser or slow)"
 
 # The tests that build images or run the runbook (pytest marks; they share the container storage
-# and the emulators, so they run one after another) form one lane, everything else the other.
-RUNBOOK_TESTS := image or rehearsal
+# and the emulators, so they run one after another) form one lane, with the validation notebooks'
+# runs (the release's last phase) to even the lanes out; everything else is the other lane.
+RUNBOOK_TESTS := image or rehearsal or validation
 LANES := test-artifacts/lanes
 
 test-prerequisites: models system-deps lint

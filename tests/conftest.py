@@ -181,6 +181,27 @@ def es_config(server: FakeElasticsearch, index: str = "finnews", **overrides) ->
 
 
 @pytest.fixture(scope="session")
+def oci_registry(tmp_path_factory):
+    """A docker-registry on loopback, plain HTTP, no auth, as the rehearsal starts one; one for the
+    session, so that the rehearsal's first push finds the layers the images role's tests pushed."""
+    root = tmp_path_factory.mktemp("registry")
+    address = f"127.0.0.1:{free_port()}"
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\nhttp:\n  addr: {address}\n"
+    )
+    log = root / "registry.log"
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
+    wait_until_ready(f"http://{address}/v2/", process, log, timeout=60)
+    yield address
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
 def fake_elasticsearch():
     """One fake Elasticsearch node for the session (tests that break it start their own)."""
     server = FakeElasticsearch().start()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AWS_ENV, ROOT, aws_client, free_port, wait_until_ready
+from tests.conftest import AWS_ENV, ROOT, aws_client
 
 VENV_BIN = Path(sys.executable).parent
 VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its layers
@@ -43,26 +43,6 @@ PLAYBOOK = """
       changed_when: false
       check_mode: false
 """
-
-
-@pytest.fixture(scope="module")
-def oci_registry(tmp_path_factory):
-    """A docker-registry on loopback, plain HTTP, no auth, as the rehearsal starts one."""
-    root = tmp_path_factory.mktemp("registry")
-    address = f"127.0.0.1:{free_port()}"
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\nhttp:\n  addr: {address}\n"
-    )
-    log = root / "registry.log"
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
-    wait_until_ready(f"http://{address}/v2/", process, log, timeout=60)
-    yield address
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,15 @@ release.yml -i inventories/production` with only what an operator fills in given
 line (the VPC's ids, an alarm subscription, the secrets in the environment) and, since nothing
 answers at https://search.finbert-rag.example.com here, a stand-in for the service's health
 answers on loopback. The images, validation and preflight phases are not run (they build images,
-run notebooks against the service, and check the operator's git tree).
+run notebooks against the service, and check the operator's git tree), except one validation
+that finds no service.
 
 What moto does not enforce - a module option it ignores, a request field it drops - is read from
 moto's recording of every request, i.e. what AWS would receive. Runs, in order: a first release
 that fails (scaled to 0), the first release, a re-run after ECS, autoscaling and an operator
-changed things, a --check run, a re-run with one environment value and one secret changed, and a
-release that fails and is rolled back.
+changed things, a re-run whose service does not turn ready and a validate-only run that fails
+(both change nothing), a --check run, a re-run with one environment value and one secret
+changed, and a release that fails and is rolled back.
 """
 
 from __future__ import annotations
@@ -420,12 +422,55 @@ def test_failure_7_a_release_keeps_autoscaling_s_count(account, rerun):
     assert service(account.aws)["desiredCount"] == 4
 
 
+def writes_of(requests) -> set[str]:
+    return {request["operation"] for request in requests if not is_read(request["operation"] or "GET ")}
+
+
+def test_a_rerun_whose_service_does_not_turn_ready_rolls_nothing_back(account, rerun):
+    """The release that serves, run again while the service does not answer ready (a slow start,
+    a yellow cluster): the run fails and changes nothing. It changed no revision, so it has
+    nothing of its own to roll back; before, it rolled back along the revision's tags, and a
+    revision without one (this release followed a failed first release) was scaled to 0."""
+    serving, count = live_revision(account.aws), service(account.aws)["desiredCount"]
+    account.health.ready = False
+    try:
+        run = account.release("rerun-not-ready", "v2.0.0")
+    finally:
+        account.health.ready = True
+    assert run.returncode != 0
+    assert "NOTHING ROLLED BACK: v2.0.0 failed to deploy" in run.messages(), run.explain()
+    assert "RELEASE FAILED: v2.0.0 did not deploy (nothing rolled back" in run.messages()
+    assert live_revision(account.aws) == serving and service(account.aws)["desiredCount"] == count
+    assert revision_status(account.aws, serving) == "ACTIVE"
+    assert not writes_of(account.requests())
+
+
+def test_a_validate_only_run_that_fails_rolls_nothing_back(account, rerun, tmp_path):
+    """--tags validate alone (a phase run on its own, as an operator resumes a release) validates
+    what serves. When that fails - here nothing answers where the service should - nothing is
+    rolled back: the run deployed nothing. Before, the validate phase read the deploy phase's
+    task count, failed on it without validating, and rolled the serving revision back."""
+    serving, count = live_revision(account.aws), service(account.aws)["desiredCount"]
+    run = account.release(
+        "validate-only-fails",
+        "v2.0.0",
+        f"-erelease_service_url=http://127.0.0.1:{free_port()}",
+        f"-erelease_validation_reports_dir={tmp_path}",
+        tags="validate",
+    )
+    assert run.returncode != 0
+    assert "v2.0.0 failed validation (validation could not run" in run.messages(), run.explain()
+    assert "RELEASE FAILED: v2.0.0 failed validation (nothing rolled back" in run.messages()
+    assert live_revision(account.aws) == serving and service(account.aws)["desiredCount"] == count
+    assert revision_status(account.aws, serving) == "ACTIVE"
+    assert not writes_of(account.requests())
+
+
 def test_check_mode_asks_for_reads_only(account, rerun):
     run = account.release("check", "v2.0.0", "--check")
     assert run.returncode == 0, run.explain()
     assert all(count == 0 for count in run.changed_by_play().values()), run.changed_by_play()
-    writes = {request["operation"] for request in account.requests() if not is_read(request["operation"] or "GET ")}
-    assert not writes
+    assert not writes_of(account.requests())
 
 
 def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(account, rerun):

@@ -8,10 +8,11 @@ process on a fresh commit of this tree; the emulated AWS state it leaves is then
 moto, independently of the playbook's own output.
 
 One moto server holds the emulated account for the whole sequence, recording every request as
-the rehearsal's own does (rehearsal_aws_emulator=running): each run and each inspection uses it as
+the rehearsal's own does (rehearsal_aws_server=running): each run and each inspection uses it as
 it is, instead of replaying the growing recording into a new server, twice per run. The last run
 (a rollback by hand) starts its own and replays the recording, as `make release-local` does
-between runs.
+between runs. The registry is the session's (rehearsal_registry_server=running), where the images
+role's tests pushed the same layers before: the first release pushes its config and manifest.
 
 The service is reached as users reach it: through the rehearsal's edge, which resolves the
 service's name in moto's Route 53 and forwards to the healthy targets of the load balancer's
@@ -50,7 +51,7 @@ STEADY_PHASES = ("Registry", "Secrets", "IAM", "Images", "Infrastructure", "Moni
 
 
 @pytest.fixture(scope="module")
-def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
+def rehearsal(tmp_path_factory, model_cache_dir, sample_index, oci_registry):
     """A fresh commit of this working tree with its own bare remote, the model cache and an index
     of the sample corpus, and free loopback ports for the emulators and the stand-in."""
     base = tmp_path_factory.mktemp("rehearsal")
@@ -89,10 +90,8 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
     subprocess.run(["git", "commit", "--quiet", "--message=Rehearsed tree"], **git)
     subprocess.run(["git", "init", "--quiet", "--bare", str(base / "remote.git")], **git)
     subprocess.run(["git", "remote", "add", "origin", str(base / "remote.git")], **git)
-    ports = {
-        name: free_port()
-        for name in ("rehearsal_aws_port", "rehearsal_registry_port", "rehearsal_ecs_tasks_port", "rehearsal_edge_port")
-    }
+    ports = {name: free_port() for name in ("rehearsal_aws_port", "rehearsal_ecs_tasks_port", "rehearsal_edge_port")}
+    ports["rehearsal_registry_port"] = int(oci_registry.rsplit(":", 1)[1])
     logs = ARTIFACTS / "rehearsal"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
@@ -110,7 +109,7 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index):
 @contextlib.contextmanager
 def running_emulator(port: int, state: Path):
     """moto as the rehearsal_aws role starts it (its settings, its seed, the same recording), kept
-    up across the runs that pass rehearsal_aws_emulator=running."""
+    up across the runs that pass rehearsal_aws_server=running."""
     role = yaml.safe_load((ROOT / "roles/rehearsal_aws/defaults/main.yml").read_text())
     local = yaml.safe_load((ROOT / "inventories/local/group_vars/all/main.yml").read_text())
     with moto_server(
@@ -130,8 +129,9 @@ def release(rehearsal):
     def release(name: str, *args: str, timeout: int = 1200):
         command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/local"]
         command += [f"-e{key}={value}" for key, value in rehearsal.ports.items()]
+        command.append("-erehearsal_registry_server=running")
         if rehearsal.aws_url:
-            command.append("-erehearsal_aws_emulator=running")
+            command.append("-erehearsal_aws_server=running")
         return run_playbook(name, command + list(args), rehearsal.repo, rehearsal.logs, timeout=timeout)
 
     return release
@@ -179,9 +179,10 @@ def image_manifest(aws, tag: str) -> str:
 
 def assert_stopped(rehearsal, within: float = 60):
     """Nothing the rehearsal started outlives its run (each process stops, gracefully, once the
-    ansible-playbook process is gone); the moto kept up across runs is this test's own."""
+    ansible-playbook process is gone); the registry and the moto kept up across runs are the tests'."""
     deadline = time.monotonic() + within
-    ours = {rehearsal.ports["rehearsal_aws_port"]} if rehearsal.aws_url else set()
+    ours = {rehearsal.ports["rehearsal_registry_port"]}
+    ours |= {rehearsal.ports["rehearsal_aws_port"]} if rehearsal.aws_url else set()
     for port in set(rehearsal.ports.values()) - ours:
         while True:
             try:

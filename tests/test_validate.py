@@ -62,7 +62,7 @@ from webapp.fields import FIELD_NAMES
 from webapp.ingest import ingest
 from webapp.store.embedded import EmbeddedStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.validation]
 
 SCHEMA = json.loads((ROOT / "notebooks" / "summary.schema.json").read_text())
 # Stands for a real token (as long as the release requires): it must reach the service and no
