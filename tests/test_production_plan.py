@@ -426,6 +426,14 @@ def writes_of(requests) -> set[str]:
     return {request["operation"] for request in requests if not is_read(request["operation"] or "GET ")}
 
 
+def assert_left_as_found(account, serving: int, count: int) -> None:
+    """The service runs the revision and task count it ran before the run, still ACTIVE, and the
+    run asked AWS to write nothing."""
+    assert live_revision(account.aws) == serving and service(account.aws)["desiredCount"] == count
+    assert revision_status(account.aws, serving) == "ACTIVE"
+    assert not writes_of(account.requests())
+
+
 def test_a_rerun_whose_service_does_not_turn_ready_rolls_nothing_back(account, rerun):
     """The release that serves, run again while the service does not answer ready (a slow start,
     a yellow cluster): the run fails and changes nothing. It changed no revision, so it has
@@ -440,9 +448,7 @@ def test_a_rerun_whose_service_does_not_turn_ready_rolls_nothing_back(account, r
     assert run.returncode != 0
     assert "NOTHING ROLLED BACK: v2.0.0 failed to deploy" in run.messages(), run.explain()
     assert "RELEASE FAILED: v2.0.0 did not deploy (nothing rolled back" in run.messages()
-    assert live_revision(account.aws) == serving and service(account.aws)["desiredCount"] == count
-    assert revision_status(account.aws, serving) == "ACTIVE"
-    assert not writes_of(account.requests())
+    assert_left_as_found(account, serving, count)
 
 
 def test_a_validate_only_run_that_fails_rolls_nothing_back(account, rerun, tmp_path):
@@ -461,9 +467,7 @@ def test_a_validate_only_run_that_fails_rolls_nothing_back(account, rerun, tmp_p
     assert run.returncode != 0
     assert "v2.0.0 failed validation (validation could not run" in run.messages(), run.explain()
     assert "RELEASE FAILED: v2.0.0 failed validation (nothing rolled back" in run.messages()
-    assert live_revision(account.aws) == serving and service(account.aws)["desiredCount"] == count
-    assert revision_status(account.aws, serving) == "ACTIVE"
-    assert not writes_of(account.requests())
+    assert_left_as_found(account, serving, count)
 
 
 def test_check_mode_asks_for_reads_only(account, rerun):
