@@ -100,10 +100,10 @@ def run_playbook(name: str, command: list[str], cwd: Path, logs: Path, env: dict
 
 
 def aws_client_factory(url: str):
-    return lambda service: boto3.client(
+    return lambda service, region=REGION: boto3.client(
         service,
         endpoint_url=url,
-        region_name=REGION,
+        region_name=region,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )

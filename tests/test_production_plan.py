@@ -5,22 +5,25 @@ moto plays the account (inventories/production's account id) holding what the RE
 production release" lists as prerequisites: a VPC with public subnets and private ones behind a
 NAT gateway, a wildcard ACM certificate, the public hosted zone. Each run is `ansible-playbook
 release.yml -i inventories/production` with only what an operator fills in given on the command
-line (the VPC's ids, an alarm subscription, the secrets in the environment) and, since nothing
-answers at https://search.finbert-rag.example.com here, a stand-in for the service's health
-answers on loopback. The images, validation and preflight phases are not run (they build images,
+line (the VPC's ids, an alarm subscription, the secrets in the environment), from a shell whose
+AWS_REGION names another region (as CloudShell's and CI's do) and, since nothing answers at
+https://search.finbert-rag.example.com here, a stand-in for the service's health answers on
+loopback. The images, validation and preflight phases are not run (they build images,
 run notebooks against the service, and check the operator's git tree), except one validation
 that finds no service.
 
 What moto does not enforce - a module option it ignores, a request field it drops - is read from
 moto's recording of every request, i.e. what AWS would receive. Runs, in order: a first release
-that fails (scaled to 0), the first release, a re-run after ECS, autoscaling and an operator
-changed things, a re-run whose service does not turn ready and a validate-only run that fails
-(both change nothing), a --check run, a re-run with one environment value and one secret
-changed, and a release that fails and is rolled back.
+that fails (scaled to 0), the first release, staging's registry phase in the same account, a
+re-run after ECS, autoscaling and an operator changed things, a re-run whose service does not
+turn ready and a validate-only run that fails (both change nothing), a --check run, a re-run with
+one environment value and one secret changed, the secrets under a KMS key and another secret
+rotated by hand, and a release that changes a secret, fails and is rolled back.
 """
 
 from __future__ import annotations
 
+import functools
 import http.server
 import json
 import threading
@@ -51,10 +54,11 @@ FAMILY = "finbert-rag-production-api"
 CLUSTER = "finbert-rag-production"
 SERVICE = "finbert-rag-api"
 TARGET_GROUP = "finbert-rag-production-api"
-REPOSITORY = "finbert-rag/api"
+REPOSITORY = "finbert-rag/production/api"
 AWS_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring", "Deploy", "Autoscaling")
 ALL_TAGS = "registry,secrets,iam,infrastructure,monitoring,deploy,autoscaling"
 TOKENS = "a" * 40 + "," + "b" * 40
+SHELL_REGION = "us-east-1"
 
 
 class ServiceHealth:
@@ -160,14 +164,17 @@ def account(tmp_path_factory):
             "AWS_ENDPOINT_URL": url,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+            # The operator's shell is in another region; the AWS modules read AWS_REGION first.
+            "AWS_REGION": SHELL_REGION,
+            "AWS_DEFAULT_REGION": SHELL_REGION,
             "FINNEWS_ES_API_KEY": "production-es-api-key-0123456789abcdef",
             "FINNEWS_API_TOKENS": TOKENS,
         }
 
         class Account:
-            def release(self, name, version, *args, tags=ALL_TAGS, env=None):
+            def release(self, name, version, *args, tags=ALL_TAGS, env=None, inventory="production"):
                 self.start = recording.read_text().count("\n")
-                command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/production"]
+                command = [str(BIN / "ansible-playbook"), "release.yml", "-i", f"inventories/{inventory}"]
                 command += [f"--tags={tags}", f"-erelease_version={version}", f"-e@{base / 'operator.json'}", *args]
                 return run_playbook(name, command, ROOT, logs, env={**environment, **(env or {})})
 
@@ -255,6 +262,48 @@ def test_failure_2_the_first_release_passes_through_the_domain_record(account, f
     assert any(op.startswith("GET /2013-04-01/change/") for op in operations[change:]), "the record is waited for"
     # ...before anything of the deploy.
     assert change < operations.index("RegisterTaskDefinition")
+
+
+def test_a_shell_in_another_region_releases_into_the_environment_s_region(account, first_releases):
+    """The operator's shell names another region in AWS_REGION (CloudShell's, a CI credential
+    action's): everything is made in the inventory's region, nothing in the shell's. Before, the
+    AWS modules read AWS_REGION before the inventory's AWS_DEFAULT_REGION, and a re-release from
+    such a shell made the secrets there and pointed the execution role's policy at them."""
+    elsewhere = functools.partial(account.aws, region=SHELL_REGION)
+    assert elsewhere("secretsmanager").list_secrets()["SecretList"] == []
+    assert elsewhere("ecs").list_clusters()["clusterArns"] == []
+    assert elsewhere("ecr").describe_repositories()["repositories"] == []
+    assert elsewhere("elbv2").describe_load_balancers()["LoadBalancers"] == []
+    assert elsewhere("logs").describe_log_groups()["logGroups"] == []
+    assert {secret["Name"] for secret in account.aws("secretsmanager").list_secrets()["SecretList"]} == {
+        "finbert-rag/production/elasticsearch",
+        "finbert-rag/production/api-tokens",
+    }
+
+
+def pullers_of(aws, repository: str) -> list[str]:
+    policy = json.loads(aws("ecr").get_repository_policy(repositoryName=repository)["policyText"])
+    return next(s for s in policy["Statement"] if s["Sid"] == "PullByNamedRoles")["Condition"]["ArnLike"][
+        "aws:PrincipalArn"
+    ]
+
+
+def test_staging_in_the_same_account_leaves_production_s_images_alone(account, first_releases):
+    """Staging released into production's account (vars/service.yml allows it) has a repository
+    of its own. Before, both used finbert-rag/api: staging's registry phase rewrote its policy
+    with staging's execution role as the only puller (production's next task could not pull its
+    image) and its lifecycle to keep 10 images (expiring those a production rollback needs)."""
+    ecr = account.aws("ecr")
+    policy = ecr.get_repository_policy(repositoryName=REPOSITORY)["policyText"]
+    lifecycle = ecr.get_lifecycle_policy(repositoryName=REPOSITORY)["lifecyclePolicyText"]
+    run = account.release("staging-registry", "v2.0.0", tags="registry", inventory="staging")
+    assert run.returncode == 0, run.explain()
+    assert ecr.get_repository_policy(repositoryName=REPOSITORY)["policyText"] == policy
+    assert ecr.get_lifecycle_policy(repositoryName=REPOSITORY)["lifecyclePolicyText"] == lifecycle
+    assert f"arn:aws:iam::{ACCOUNT}:role/finbert-rag-production-task-execution" in pullers_of(account.aws, REPOSITORY)
+    staging = pullers_of(account.aws, "finbert-rag/staging/api")
+    assert f"arn:aws:iam::{ACCOUNT}:role/finbert-rag-staging-task-execution" in staging
+    assert not [puller for puller in staging if "production" in puller]
 
 
 def test_failure_4_health_checks_and_timeouts(first_releases):
@@ -347,7 +396,12 @@ def test_failure_8_smaller_things(account, first_releases):
     assert set(secrets) == {"FINNEWS_ES_API_KEY", "FINNEWS_API_TOKENS"}
     stored = account.aws("secretsmanager").get_secret_value(SecretId="finbert-rag/production/elasticsearch")
     assert json.loads(stored["SecretString"]) == {"api_key": "production-es-api-key-0123456789abcdef"}
-    assert secrets["FINNEWS_ES_API_KEY"] == stored["ARN"] + ":api_key::"
+    # The version the release stored is pinned: a later value reaches only a later revision.
+    assert secrets["FINNEWS_ES_API_KEY"] == stored["ARN"] + ":api_key::" + stored["VersionId"]
+    # AWS services reading images for the account (Inspector's scans) are not denied.
+    deny = next(s for s in policy["Statement"] if s["Sid"] == "DenyImagesToOthers")["Condition"]
+    assert f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/*" in deny["ArnNotLike"]["aws:PrincipalArn"]
+    assert deny["BoolIfExists"] == {"aws:PrincipalIsAWSService": "false"}
 
 
 def test_the_task_stops_after_draining_and_writes_to_its_volumes_only(first_releases):
@@ -477,13 +531,44 @@ def test_check_mode_asks_for_reads_only(account, rerun):
     assert not writes_of(account.requests())
 
 
-def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(account, rerun):
+KMS_ALIAS = "alias/finbert-rag-secrets"
+SECRET_WRITES = {"CreateSecret", "UpdateSecret", "PutSecretValue", "CancelRotateSecret", "RotateSecret"}
+
+
+def secret_writes(requests) -> list[tuple[str, str]]:
+    return [
+        (request["operation"], (request["json"] or {}).get("SecretId", (request["json"] or {}).get("Name")))
+        for request in requests
+        if request["operation"] in SECRET_WRITES
+    ]
+
+
+def secret_of(aws, definition: str, variable: str) -> str:
+    """The valueFrom of VARIABLE in the task definition DEFINITION."""
+    [container] = aws("ecs").describe_task_definition(taskDefinition=definition)["taskDefinition"][
+        "containerDefinitions"
+    ]
+    return next(secret["valueFrom"] for secret in container["secrets"] if secret["name"] == variable)
+
+
+@pytest.fixture(scope="module")
+def kms_key(account):
+    key = account.aws("kms").create_key(Description="the service's secrets")["KeyMetadata"]["Arn"]
+    account.aws("kms").create_alias(AliasName=KMS_ALIAS, TargetKeyId=key)
+    return key
+
+
+def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(account, rerun, kms_key):
+    """One environment value and one secret changed, and the secrets put under a KMS key named by
+    its alias: a new revision, which reads the version of each secret this run stored, and an
+    execution role that may decrypt with that key through Secrets Manager only."""
     before = live_revision(account.aws)
     run = account.release(
         "changed-environment-and-secret",
         "v2.0.0",
         '-e{"ecs_deploy_extra_environment": {"FINNEWS_WORKERS": "2", "FINNEWS_STORE_BACKEND": "elasticsearch",'
         ' "FINNEWS_ES_HOSTS": "https://search-es.finbert-rag.example.com:9200", "FINNEWS_ES_INDEX": "finnews-2"}}',
+        f"-erelease_secrets_kms_key={KMS_ALIAS}",
         tags="secrets,iam,infrastructure,deploy",
         env={"FINNEWS_API_TOKENS": "c" * 40},
     )
@@ -495,9 +580,37 @@ def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(ac
     assert {"name": "FINNEWS_ES_INDEX", "value": "finnews-2"} in container["environment"]
     tags = {tag["key"]: tag["value"] for tag in definition["tags"]}
     assert tags["release-version"] == "v2.0.0" and tags["previous-task-definition"] == f"{FAMILY}:{before}"
+    secretsmanager = account.aws("secretsmanager")
+    for name, variable in (("api-tokens", "FINNEWS_API_TOKENS"), ("elasticsearch", "FINNEWS_ES_API_KEY")):
+        stored = secretsmanager.get_secret_value(SecretId=f"finbert-rag/production/{name}")
+        assert secret_of(account.aws, f"{FAMILY}:{live}", variable).endswith("::" + stored["VersionId"])
+        # Secrets Manager names the key by its ARN: an alias passed on would never match it again.
+        assert secretsmanager.describe_secret(SecretId=stored["ARN"])["KmsKeyId"] == kms_key
+    assert "c" * 40 in secretsmanager.get_secret_value(SecretId="finbert-rag/production/api-tokens")["SecretString"]
+    policy = account.aws("iam").get_role_policy(
+        RoleName="finbert-rag-production-task-execution", PolicyName="read-release-secrets"
+    )["PolicyDocument"]
+    decrypt = next(s for s in policy["Statement"] if s["Sid"] == "DecryptReleaseSecrets")
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == kms_key
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "secretsmanager.ap-south-1.amazonaws.com"}}
 
 
-def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, rerun):
+def test_a_rerun_under_a_kms_key_writes_no_secret(account, rerun, kms_key):
+    """The same secrets and key again: nothing written, so no new version and no new revision.
+    (A key passed on as its alias never matches what Secrets Manager reports, the key's ARN.)"""
+    run = account.release(
+        "secrets-under-a-kms-key-again",
+        "v2.0.0",
+        f"-erelease_secrets_kms_key={KMS_ALIAS}",
+        tags="secrets,iam",
+        env={"FINNEWS_API_TOKENS": "c" * 40},
+    )
+    assert run.returncode == 0, run.explain()
+    assert secret_writes(account.requests()) == []
+    assert run.changed_by_play().get("Secrets") == 0 and run.changed_by_play().get("IAM") == 0
+
+
+def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, rerun, kms_key):
     ecr = account.aws("ecr")
 
     def manifest(version):  # what the images phase leaves in ECR: the version's manifest under its tag
@@ -518,13 +631,44 @@ def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, 
         for tag in tags:
             ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest(version), imageTag=tag)
     serving = f"{FAMILY}:{live_revision(account.aws)}"
+    serving_tokens = secret_of(account.aws, serving, "FINNEWS_API_TOKENS")
+    # Elasticsearch's key is rotated by a rotation of the operators' own, which has just
+    # replaced the value the release stored (moto: a schedule without a function, then the
+    # function's work done by hand).
+    secretsmanager = account.aws("secretsmanager")
+    elasticsearch = "finbert-rag/production/elasticsearch"
+    secretsmanager.rotate_secret(
+        SecretId=elasticsearch, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False
+    )
+    secretsmanager.put_secret_value(SecretId=elasticsearch, SecretString='{"api_key": "rotated-0123456789abcdef"}')
     account.health.version = "v2.0.0"  # v2.1.0 never turns ready
-    run = account.release("failed-release", "v2.1.0", tags="secrets,iam,infrastructure,deploy")
+    run = account.release(
+        "failed-release",
+        "v2.1.0",
+        f"-erelease_secrets_kms_key={KMS_ALIAS}",
+        tags="secrets,iam,infrastructure,deploy",
+        env={"FINNEWS_API_TOKENS": "d" * 40},
+    )
     assert run.returncode != 0
     assert "ROLLED BACK: v2.1.0 failed to deploy" in run.messages(), run.explain()
     assert f"{serving} (v2.0.0) again" in run.messages()
     assert f"{FAMILY}:{live_revision(account.aws)}" == serving
+    failed = f"{FAMILY}:{live_revision(account.aws) + 1}"
     assert revision_status(account.aws, live_revision(account.aws) + 1) == "INACTIVE"
+    # The release stored its new token, and the revision it failed with read that version; the
+    # revision serving again reads its own, as before the run, whatever the secret's current value.
+    assert secret_of(account.aws, serving, "FINNEWS_API_TOKENS") == serving_tokens
+    arn, version = serving_tokens.split(":tokens::")
+    assert "c" * 40 in secretsmanager.get_secret_value(SecretId=arn, VersionId=version)["SecretString"]
+    assert "d" * 40 in secretsmanager.get_secret_value(SecretId=arn)["SecretString"]
+    assert secret_of(account.aws, failed, "FINNEWS_API_TOKENS") != serving_tokens
+    # The rotated secret was left to its rotation: neither written nor its rotation cancelled, and
+    # the release's revision read it at AWSCURRENT (a pinned version would go stale at the next
+    # rotation).
+    assert [target for _, target in secret_writes(account.requests())] == ["finbert-rag/production/api-tokens"]
+    assert secretsmanager.describe_secret(SecretId=elasticsearch)["RotationEnabled"] is True
+    assert "rotated-0123456789abcdef" in secretsmanager.get_secret_value(SecretId=elasticsearch)["SecretString"]
+    assert secret_of(account.aws, failed, "FINNEWS_ES_API_KEY").endswith(":api_key:AWSCURRENT:")
 
     def named(tag):  # the manifest a tag names (moto's digests do not tell manifests apart)
         return ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"][0][
@@ -532,3 +676,78 @@ def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, 
         ]
 
     assert named("prod") == named("latest") == named("v2.0.0") != named("v2.1.0")
+
+
+def test_a_name_that_is_a_cname_is_refused_before_anything_changes(account, rerun):
+    """Moving the earlier system's name, which is a CNAME: the infrastructure phase stops saying
+    so and changes nothing. Before, only an A record was looked for, and Route 53 would have
+    refused the alias with an error of its own (a CNAME excludes every other record of its name)."""
+    route53 = account.aws("route53")
+    zone = route53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
+    legacy = f"legacy.{ZONE}"
+    route53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={
+            "Changes": [
+                {
+                    "Action": "CREATE",
+                    "ResourceRecordSet": {
+                        "Name": legacy,
+                        "Type": "CNAME",
+                        "TTL": 300,
+                        "ResourceRecords": [{"Value": "search.earlier.example.net"}],
+                    },
+                }
+            ]
+        },
+    )
+    run = account.release("name-is-a-cname", "v2.0.0", f"-eservice_domain_name={legacy}", tags="infrastructure")
+    assert run.returncode != 0
+    assert f"{legacy} is a CNAME in {ZONE} (to search.earlier.example.net)" in run.output, run.explain()
+    assert not writes_of(account.requests())
+
+
+def test_tasks_behind_a_transit_gateway_or_the_vpc_s_endpoints_are_accepted(account, rerun):
+    """The tasks' subnets egress through a transit gateway, or have no default route and reach AWS
+    through the VPC's endpoints: the infrastructure phase accepts both and changes nothing, and
+    refuses the latter while an endpoint is missing, naming them. Before, only subnets routed to
+    a NAT gateway passed."""
+    ec2, vpc = account.aws("ec2"), account.network["vpc"]
+
+    def private_subnets(block: int, **route) -> list[str]:
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{block + i}.0/24", AvailabilityZone=f"ap-south-1{zone}")[
+                "Subnet"
+            ]["SubnetId"]
+            for i, zone in enumerate("ab")
+        ]
+        table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        if route:
+            ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", **route)
+        for subnet in subnets:
+            ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+        return subnets
+
+    def infrastructure(name: str, subnets: list[str]):
+        return account.release(
+            name, "v2.0.0", "-e" + json.dumps({"network_private_subnet_ids": subnets}), tags="infrastructure"
+        )
+
+    transit = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    behind_transit = private_subnets(20, TransitGatewayId=transit)
+    without_route = private_subnets(30)
+    refused = infrastructure("tasks-without-a-route-or-endpoints", without_route)
+    assert refused.returncode != 0
+    assert "endpoints missing: ecr.api, ecr.dkr, s3, logs, secretsmanager" in refused.output, refused.explain()
+    for service in ("ecr.api", "ecr.dkr", "logs", "secretsmanager"):
+        ec2.create_vpc_endpoint(
+            VpcId=vpc, ServiceName=f"com.amazonaws.ap-south-1.{service}", VpcEndpointType="Interface"
+        )
+    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName="com.amazonaws.ap-south-1.s3", VpcEndpointType="Gateway")
+    for name, subnets in (
+        ("tasks-behind-a-transit-gateway", behind_transit),
+        ("tasks-behind-endpoints", without_route),
+    ):
+        run = infrastructure(name, subnets)
+        assert run.returncode == 0, run.explain()
+        assert not writes_of(account.requests())

@@ -1,7 +1,7 @@
 """The release runbook (release.yml), rehearsed end to end with inventories/local against emulated
 AWS, as the README runs it: a first release, a re-run that changes nothing, a re-run after a
-secret changed (a new revision), a second release, a broken release rolled back automatically, and
-a rollback by hand. Check mode is tested on the production inventory (tests/test_production_plan.py:
+secret changed (a new revision), a second release, a broken release that also changed a secret, rolled back automatically (the
+revision served again reads the secret's version it was released with), and a rollback by hand. Check mode is tested on the production inventory (tests/test_production_plan.py:
 every AWS request a read) and on the images phase (tests/test_images_role.py), not with a run of
 its own here: each rehearsal run takes minutes. Each run is a real ansible-playbook
 process on a fresh commit of this tree; the emulated AWS state it leaves is then inspected through
@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,7 @@ FAMILY = "finbert-rag-local-api"
 CLUSTER = "finbert-rag-local"
 SERVICE = "finbert-rag-api"
 TARGET_GROUP = "finbert-rag-local-api"
-REPOSITORY = "finbert-rag/api"
+REPOSITORY = "finbert-rag/local/api"
 BIN = Path(sys.executable).parent
 # Phases that must change nothing on a second run with nothing changed: every one that reaches AWS.
 STEADY_PHASES = ("Registry", "Secrets", "IAM", "Images", "Infrastructure", "Monitoring", "Deploy", "Autoscaling")
@@ -205,7 +206,7 @@ def test_first_release(rehearsal, release):
 
     tag = subprocess.run(["git", "cat-file", "-p", "v1.0.0"], cwd=rehearsal.repo, capture_output=True, text=True)
     assert (
-        "finbert-rag v1.0.0" in tag.stdout and "Rehearsed tree" in tag.stdout and "finbert-rag/api:v1.0.0" in tag.stdout
+        "finbert-rag v1.0.0" in tag.stdout and "Rehearsed tree" in tag.stdout and f"{REPOSITORY}:v1.0.0" in tag.stdout
     )
     pushed = subprocess.run(["git", "ls-remote", "--tags", str(rehearsal.remote)], capture_output=True, text=True)
     assert "refs/tags/v1.0.0" in pushed.stdout
@@ -248,7 +249,9 @@ def test_first_release(rehearsal, release):
             for path in ("", "*/")
         }
         deny = next(s for s in statements["Statement"] if s["Effect"] == "Deny")
-        assert set(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == named_roles
+        # ...and AWS services acting for the account (Inspector's scans, by its service-linked role).
+        service_linked = "arn:aws:iam::123456789012:role/aws-service-role/*"
+        assert set(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"]) == named_roles | {service_linked}
         policy = aws("iam").get_role_policy(
             RoleName="finbert-rag-local-task-execution", PolicyName="read-release-secrets"
         )["PolicyDocument"]
@@ -260,7 +263,7 @@ def test_first_release(rehearsal, release):
         assert aws("iam").list_instance_profiles()["InstanceProfiles"] == []
         definition = aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:1")["taskDefinition"]
         container = definition["containerDefinitions"][0]
-        assert container["image"].endswith("/finbert-rag/api:v1.0.0")
+        assert container["image"].endswith(f"/{REPOSITORY}:v1.0.0")
         assert {secret["valueFrom"].rsplit(":", 3)[0] for secret in container["secrets"]} == arns
         assert {secret["name"] for secret in container["secrets"]} == {"FINNEWS_ES_API_KEY", "FINNEWS_API_TOKENS"}
         assert container["logConfiguration"]["logDriver"] == "awslogs"
@@ -334,6 +337,13 @@ def test_second_release(rehearsal, release):
 def test_broken_release_is_rolled_back(rehearsal, release):
     # The new revision's service never turns ready: its model cache is not where it says. It
     # cannot turn ready later, so the release gives up after 20 s instead of waiting out more.
+    # The release also stores a new API token: the revision served again reads the version of
+    # the secret it was released with (before, every task read the current one, so a release's
+    # bad secret broke its rollback too).
+    token_file = rehearsal.state / "secrets" / "api-token"
+    served_token = token_file.read_text().strip()
+    rehearsal.replaced_secrets.append(served_token)
+    token_file.write_text("Br0kenT0ken" * 4)
     run = release(
         "broken-release",
         "-erelease_version=v1.2.0",
@@ -348,6 +358,11 @@ def test_broken_release_is_rolled_back(rehearsal, release):
     served = run.results("service_readiness : Wait until the service is ready with v1.1.0")
     assert served and served[-1]["status"] == 200 and served[-1]["json"]["version"] == "v1.1.0"
     assert_stopped(rehearsal)
+    # What the restored revision's stand-in was started with, as ECS would start its tasks.
+    started_with = dict(
+        line.split("=", 1) for line in (rehearsal.state / "ecs-task.env").read_text().splitlines() if "=" in line
+    )
+    assert shlex.split(started_with["FINNEWS_API_TOKENS"]) == [served_token]
     with emulated_aws(rehearsal) as aws:
         assert service_revision(aws) == f"{FAMILY}:3"
         assert revision_status(aws, 4) == "INACTIVE"
@@ -397,7 +412,7 @@ def test_validation_reports_keep_history_provenance_and_edge_checks(rehearsal):
     provenance = second["provenance"]
     assert provenance["environment"] == "local" and provenance["backend"] == "embedded"
     assert provenance["service_version"] == "v1.1.0" and len(provenance["commit"]) == 40
-    assert provenance["image"].endswith("/finbert-rag/api:v1.1.0") and provenance["image_digest"]
+    assert provenance["image"].endswith(f"/{REPOSITORY}:v1.1.0") and provenance["image_digest"]
     assert (provenance["tasks"], provenance["workers"]) == (1, 2)
     # Compared with the last passing release of the environment: every regression gate ran.
     assert second["baseline"]["release"] == "v1.0.0"

@@ -190,8 +190,8 @@ def expected_names(environment: str) -> dict:
         "service_log_group": f"/ecs/finbert-rag-{environment}",
         "service_load_balancer": f"finbert-rag-{environment}",
         "service_target_group": f"finbert-rag-{environment}-api",
-        "service_api_repository": "finbert-rag/api",
-        "service_images": ["finbert-rag/api"],
+        "service_api_repository": f"finbert-rag/{environment}/api",
+        "service_images": [f"finbert-rag/{environment}/api"],
         "service_secrets": [f"finbert-rag/{environment}/elasticsearch", f"finbert-rag/{environment}/api-tokens"],
     }
 

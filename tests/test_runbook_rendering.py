@@ -33,11 +33,13 @@ BASE = {
     "ecs_deploy_secrets": [
         {
             "name": "FINNEWS_API_TOKENS",
-            "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:api-tokens-AbCdEf:tokens::",
+            "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:api-tokens-AbCdEf:tokens::v-1",
         },
-        {"name": "FINNEWS_ES_API_KEY", "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:es-GhIjKl:api_key::"},
+        {
+            "name": "FINNEWS_ES_API_KEY",
+            "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:es-GhIjKl:api_key::v-1",
+        },
     ],
-    "ecs_deploy_secret_versions": {"api-tokens": "v-1", "es": "v-1"},
     "ecs_deploy_live_path": "{{ service_live_path }}",
     "ecs_deploy_health_check_timeout": "{{ service_health_check_timeout }}",
     "ecs_deploy_execution_role_arn": "arn:aws:iam::0:role/finbert-rag-production-task-execution",
@@ -56,11 +58,19 @@ VARIANTS = {
             BASE["ecs_deploy_secrets"][0],
             {
                 "name": "FINNEWS_ES_API_KEY",
-                "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:es-ZzZzZz:api_key::",
+                "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:es-ZzZzZz:api_key::v-1",
             },
         ]
     },
-    "secret value (a new version)": {"ecs_deploy_secret_versions": {"api-tokens": "v-2", "es": "v-1"}},
+    "secret value (a new version)": {
+        "ecs_deploy_secrets": [
+            {
+                "name": "FINNEWS_API_TOKENS",
+                "valueFrom": "arn:aws:secretsmanager:ap-south-1:0:secret:api-tokens-AbCdEf:tokens::v-2",
+            },
+            BASE["ecs_deploy_secrets"][1],
+        ]
+    },
     "cpu": {"ecs_deploy_cpu": 4096},
     "memory": {"ecs_deploy_memory": 8192},
     "execution role": {"ecs_deploy_execution_role_arn": "arn:aws:iam::0:role/other"},
@@ -137,6 +147,60 @@ def test_failure_3_every_change_of_the_definition_or_its_secrets_changes_its_has
     assert rendered["same, rendered again"]["hash"] == base
     changed = {name: rendered[name]["hash"] != base for name in VARIANTS if not name.startswith("same")}
     assert all(changed.values()), changed
+
+
+# What ECS reports of a live service, and what the release wants of it (roles/ecs_deploy/tasks/compare.yml).
+RELEASE_NETWORK = {"subnets": ["subnet-a", "subnet-b"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}
+LIVE_CONFIGURATIONS = {
+    "as released": ({"enable": True, "rollback": True}, RELEASE_NETWORK, False),
+    # A field a later ECS API (and botocore) reports beside the two the release sets.
+    "a field ECS added": ({"enable": True, "rollback": True, "monitoringWindowSeconds": 300}, RELEASE_NETWORK, False),
+    "subnets in another order": (
+        {"enable": True, "rollback": True},
+        {**RELEASE_NETWORK, "subnets": ["subnet-b", "subnet-a"]},
+        False,
+    ),
+    "rollback turned off by hand": ({"enable": True, "rollback": False}, RELEASE_NETWORK, True),
+    "no circuit breaker": ({}, RELEASE_NETWORK, True),
+    "another subnet": ({"enable": True, "rollback": True}, {**RELEASE_NETWORK, "subnets": ["subnet-c"]}, True),
+}
+
+
+def test_only_a_real_change_of_the_service_s_configuration_forces_a_deployment(tmp_path):
+    """ecs_deploy forces a new deployment when the live service's network or circuit breaker
+    differs from the release's. Before, the circuit breaker was compared as a whole dict: a field
+    a later ECS API reports would have forced a deployment (every task restarted) on every run."""
+    output = tmp_path / "compared.json"
+    tasks = [{"name": "Start", "ansible.builtin.set_fact": {"compared": {}}}]
+    for name, (breaker, network, _) in LIVE_CONFIGURATIONS.items():
+        live = {
+            "networkConfiguration": {"awsvpcConfiguration": network},
+            "deploymentConfiguration": {"deploymentCircuitBreaker": breaker},
+        }
+        tasks += [
+            {
+                "name": f"Compare {name}",
+                "ansible.builtin.include_role": {"name": "ecs_deploy", "tasks_from": "compare"},
+                "vars": {"ecs_deploy_existing_service": live, "ecs_deploy_network": RELEASE_NETWORK},
+            },
+            {
+                "name": f"Keep {name}",
+                "ansible.builtin.set_fact": {
+                    "compared": "{{ compared | combine({"
+                    + json.dumps(name)
+                    + ": ecs_deploy_configuration_changed | bool}) }}"
+                },
+            },
+        ]
+    tasks.append(
+        {
+            "name": "Write",
+            "ansible.builtin.copy": {"content": "{{ compared | to_json }}", "dest": str(output), "mode": "0600"},
+        }
+    )
+    result = ansible_playbook(playbook(tmp_path, tasks))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert json.loads(output.read_text()) == {name: changed for name, (*_, changed) in LIVE_CONFIGURATIONS.items()}
 
 
 def test_failure_4_the_container_checks_liveness_within_the_timeout(rendered):
