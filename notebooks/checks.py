@@ -214,23 +214,7 @@ class Checks:
         return [check for check in self.checks if not check.passed]
 
     def table(self):
-        import pandas as pd
-
-        rows = [
-            {
-                "check": c.name,
-                "measured": "" if c.status == NOT_APPLICABLE else _format(c.value),
-                "threshold": f"{c.comparison} {_format(c.threshold)}",
-                "unit": c.unit,
-                "result": c.status.upper() if c.status == FAIL else c.status,
-                "threshold source": f"{c.source} [{c.override}: {c.parameter}]" if c.override else c.source,
-                "detail": c.detail,
-            }
-            for c in self.checks
-        ]
-        return pd.DataFrame(
-            rows, columns=["check", "measured", "threshold", "unit", "result", "threshold source", "detail"]
-        )
+        return checks_table(self.checks)
 
     def record(self) -> None:
         """Show the checks as a table and embed them, with the figures, for the runner, in one
@@ -277,6 +261,27 @@ def require_every_field(parameter: str, values: dict) -> None:
 class Recorded:
     checks: list[Check]
     metrics: list[Metric]
+
+
+def checks_table(checks: list[Check]):
+    """The checks as the reports show them: in the notebook's summary, and first in its page."""
+    import pandas as pd
+
+    rows = [
+        {
+            "check": c.name,
+            "measured": "" if c.status == NOT_APPLICABLE else _format(c.value),
+            "threshold": f"{c.comparison} {_format(c.threshold)}",
+            "unit": c.unit,
+            "result": c.status.upper() if c.status == FAIL else c.status,
+            "threshold source": f"{c.source} [{c.override}: {c.parameter}]" if c.override else c.source,
+            "detail": c.detail,
+        }
+        for c in checks
+    ]
+    return pd.DataFrame(
+        rows, columns=["check", "measured", "threshold", "unit", "result", "threshold source", "detail"]
+    )
 
 
 def recorded(notebook: nbformat.NotebookNode) -> Recorded | None:

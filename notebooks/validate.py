@@ -58,7 +58,7 @@ from nbconvert import HTMLExporter
 from pydantic import TypeAdapter, ValidationError
 
 from notebooks import history
-from notebooks.checks import FAIL, NOT_APPLICABLE, Check, Metric, recorded
+from notebooks.checks import FAIL, NOT_APPLICABLE, Check, Metric, checks_table, recorded
 from notebooks.client import SECRETS_ENV, TOKEN_ENV, secret_values, session
 
 log = logging.getLogger("notebooks.validate")
@@ -347,28 +347,36 @@ def redact(path: Path, secrets: list[str]) -> bool:
 
 
 def banner(run: NotebookRun) -> str:
-    """The verdict at the top of a notebook's report, naming the failed checks."""
+    """The top of a notebook's report: its verdict in one of four states (failed, stopped, passed,
+    not applicable: a notebook none of whose checks could run here has passed nothing), the failed
+    checks in words, a link back to every attempt, and the table of checks."""
     failed = [c for c in run.checks if c.status == FAIL]
     not_applicable = [c for c in run.checks if c.status == NOT_APPLICABLE]
+    passed = len(run.checks) - len(failed) - len(not_applicable)
     overridden = sorted({f"{c.parameter} ({c.override})" for c in run.checks if c.override})
+    counts = f"{passed} passed, {len(failed)} failed, {len(not_applicable)} not applicable"
     if failed:
-        colour, verdict = "#a4161a", f"FAILED: {len(failed)} of {len(run.checks)} checks failed"
+        colour, verdict = "#a4161a", f"FAILED: {len(failed)} of {len(run.checks)} checks failed ({counts})"
     elif run.error:
         colour, verdict = "#a4161a", f"STOPPED before its checks were complete: {run.error}"
-    else:
-        passed = len(run.checks) - len(not_applicable)
+    elif passed:
         colour, verdict = (
             "#11632a",
-            f"PASSED: {passed} checks" + (f", {len(not_applicable)} not applicable" if not_applicable else ""),
+            f"PASSED: {passed} passed" + (f", {len(not_applicable)} not applicable" if not_applicable else ""),
         )
+    else:
+        colour, verdict = "#5c5c5c", f"NOT APPLICABLE: none of its {len(run.checks)} checks could run here"
     lines = [f'<div style="border-left: 6px solid {colour}; padding: 0.4em 0.8em; background: #f7f7f7">']
     lines.append(f'<strong style="color: {colour}">{run.name}: {html.escape(verdict)}</strong>')
-    items = [f"<li>{html.escape(c.describe())}</li>" for c in failed]
-    items += [f"<li>{html.escape(c.name)}: not applicable ({html.escape(c.detail)})</li>" for c in not_applicable]
-    if items:
-        lines.append("<ul>" + "".join(items) + "</ul>")
+    # The page is REPORTS/<release>/<attempt>/<notebook>.html; the index lists every attempt.
+    lines.append('<p><a href="../../index.html">All validation reports of this environment</a></p>')
+    # The failed checks in words; the table below gives every check, with why one did not apply.
+    if failed:
+        lines.append("<ul>" + "".join(f"<li>{html.escape(c.describe())}</li>" for c in failed) + "</ul>")
     if overridden:
         lines.append(f"<p>Thresholds not at their default: {html.escape(', '.join(overridden))}.</p>")
+    if run.checks:
+        lines.append(checks_table(run.checks).to_html(index=False, escape=True))
     lines.append("</div>")
     return "\n".join(lines)
 
@@ -402,7 +410,10 @@ def publish(run: NotebookRun, folder: Path, title: str) -> None:
     cell.metadata["tags"] = ["validation-verdict"]
     notebook.cells.insert(0, cell)
     nbformat.write(notebook, executed)
-    body, _ = HTMLExporter().from_notebook_node(notebook, resources={"metadata": {"name": title}})
+    # The page shows what was measured, not the code that measured it (the executed notebook
+    # beside it keeps the code): no code, no prompts, the parameters cells gone with their code.
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
     (folder / f"{run.name}.html").write_text(body, encoding="utf-8")
 
 

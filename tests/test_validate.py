@@ -777,8 +777,20 @@ def test_reports_open_without_jupyter_with_their_verdict_and_plots(passing_run, 
     assert plots["performance"] == 3  # cache, latency distribution, throughput over time
     assert plots["relevance"] == 1 and plots["regression"] == 1  # the trend
     for name, page in pages.items():
-        assert f"{name}: PASSED" in page[: page.index("Summary of checks")], name
-    assert f"not applicable ({NO_LOAD_BALANCER})" in pages["edge"]
+        # First on the page: the verdict (three states: a notebook whose every check could not
+        # run here, the regression of a first release, passed nothing), a way back to the index
+        # and the table of checks; the code that measured stays in the executed notebook.
+        verdict = "NOT APPLICABLE: none of its" if name == "regression" else "PASSED"
+        top = page[: page.index("Summary of checks")]
+        assert (
+            f"{name}: {verdict}" in top and 'href="../../index.html"' in top and "<th>threshold source</th>" in top
+        ), name
+        # No code cell (nbconvert highlights each one's source) and no In[]/Out[] prompt.
+        assert 'class="highlight hl-ipython3"' not in page and not re.search(r">(In|Out)(&nbsp;| )?\[\d", page), name
+    # A row that could not run says why: result, threshold source, detail.
+    assert re.search(
+        rf"<td>not applicable</td>\s*<td>[^<]*</td>\s*<td>{re.escape(NO_LOAD_BALANCER)}</td>", pages["edge"]
+    )
     # Each notebook gets the runner's values and the parameters it declares, and nothing else.
     parameters = {
         name: nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata.papermill.parameters
@@ -838,6 +850,15 @@ def test_index_keeps_every_attempt_with_overrides_and_trends(passing_run, failin
         f'href="test-1.2.3/{first}/performance.html"' in index and f'href="test-1.2.4/{second}/summary.json"' in index
     )
     assert index.count('class="passed">PASSED') == 1 and index.count('class="failed">FAILED') == 1
+    # Each attempt's checks in three states, none counted as another.
+    summaries = [
+        json.loads((attempt_of(reports, r) / "summary.json").read_text()) for r in ("test-1.2.3", "test-1.2.4")
+    ]
+    for summary in summaries:
+        states = [check["status"] for check in summary["checks"]]
+        counts = (states.count("pass"), states.count("fail"), states.count("not applicable"))
+        assert '{} passed<br>{} failed<br><span class="muted">{} not applicable</span>'.format(*counts) in index
+    assert 'name="viewport"' in index
     assert "with overrides" in index and "judgements_path" in index and "(profile; default" in index
     assert "Trend: ci-embedded" in index and index.count("<svg") == 1
 
