@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -97,6 +99,31 @@ def run_playbook(name: str, command: list[str], cwd: Path, logs: Path, env: dict
         timings.write(f"{name}: {run.seconds:.0f} s, exit {run.returncode}, changed {run.changed_by_play()}\n")
     print(f"\n{name}: {run.seconds:.0f} s, exit {run.returncode}, changed by phase {run.changed_by_play()}")
     return run
+
+
+class JsonAnswers(http.server.BaseHTTPRequestHandler):
+    """The request handler of a stand-in on loopback (the service's health, a task, ECS's API):
+    subclasses say what to answer, :meth:`answer` sends it as JSON; nothing is logged."""
+
+    content_type = "application/json"
+
+    def answer(self, status: int, document: object) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_on_loopback(handler: type[http.server.BaseHTTPRequestHandler]) -> http.server.ThreadingHTTPServer:
+    """HANDLER served on a free loopback port, from a daemon thread, until shutdown()."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def aws_client_factory(url: str):

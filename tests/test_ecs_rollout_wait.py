@@ -10,15 +10,13 @@ each scenario's service received (one per poll)."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.runbook_runs import BIN, REGION, run_playbook
+from tests.runbook_runs import BIN, REGION, JsonAnswers, run_playbook, serve_on_loopback
 
 # One ansible-playbook run (several seconds), and a server of its own.
 pytestmark = pytest.mark.slow
@@ -153,7 +151,9 @@ class FakeEcs:
         self.refused: list[str] = []
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JsonAnswers):
+            content_type = "application/x-amz-json-1.1"  # ECS's JSON protocol
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 target = self.headers.get("X-Amz-Target", "")
@@ -175,19 +175,7 @@ class FakeEcs:
                     200, {"services": [found], "failures": []} if found else {"services": [], "failures": missing}
                 )
 
-            def answer(self, status: int, document: dict):
-                payload = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_on_loopback(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
 

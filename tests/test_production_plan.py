@@ -24,15 +24,14 @@ rotated by hand, and a release that changes a secret, fails and is rolled back.
 from __future__ import annotations
 
 import functools
-import http.server
 import json
-import threading
 
 import pytest
 
 from tests.conftest import ARTIFACTS, ROOT, free_port
 from tests.runbook_runs import (
     BIN,
+    JsonAnswers,
     aws_client_factory,
     gunicorn_config,
     is_read,
@@ -40,6 +39,7 @@ from tests.runbook_runs import (
     recorded_requests,
     run_playbook,
     self_signed_certificate,
+    serve_on_loopback,
 )
 from webapp.settings import Settings
 
@@ -68,20 +68,12 @@ class ServiceHealth:
         self.ready, self.version = False, ""
         health = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JsonAnswers):
             def do_GET(self):
-                body = json.dumps({"status": "ok" if health.ready else "loading", "version": health.version}).encode()
-                self.send_response(200 if health.ready else 503)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                status = "ok" if health.ready else "loading"
+                self.answer(200 if health.ready else 503, {"status": status, "version": health.version})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_on_loopback(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
 

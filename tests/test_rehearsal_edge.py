@@ -5,18 +5,15 @@ health check - and each broken link is answered 502 or 503 naming it."""
 
 from __future__ import annotations
 
-import http.server
-import json
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 import requests
 
 from tests.conftest import ROOT, free_port
-from tests.runbook_runs import aws_client_factory, moto_server, self_signed_certificate
+from tests.runbook_runs import JsonAnswers, aws_client_factory, moto_server, self_signed_certificate, serve_on_loopback
 
 pytestmark = pytest.mark.slow
 
@@ -31,20 +28,12 @@ class Target:
         self.ready = True
         target = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JsonAnswers):
             def do_GET(self):
                 status = 200 if self.path != "/health/ready" or target.ready else 503
-                body = json.dumps({"path": self.path, "host": self.headers["Host"]}).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(status, {"path": self.path, "host": self.headers["Host"]})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_on_loopback(Handler)
         self.port = self.server.server_port
 
 
