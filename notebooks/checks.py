@@ -8,6 +8,11 @@ written) or, for a threshold that is not a parameter (a contract of the API, a b
 source itself. A check that cannot run in this environment is recorded with
 :meth:`Checks.not_applicable`, a visible row that does not fail the release, never left out.
 
+A parameter's default is the limit the release is planned to meet. An environment's profile or a
+run's --set may move a threshold (the rehearsal on a shared 2-core machine); the check then gates
+at the moved threshold and also records its verdict at the default, so a report says whether the
+release would have passed as planned.
+
 Figures that are not checks but that later runs compare against (a p50, an nDCG) are recorded
 with :meth:`Checks.measure`. The second-to-last cell calls :meth:`Checks.record`, which shows
 the table in the report and embeds the same rows, machine-readable, as a display output of type
@@ -17,7 +22,9 @@ fails the notebook, after the summary is on the page. :func:`recorded` reads the
 
 from __future__ import annotations
 
+import ast
 import math
+import numbers
 import operator
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -56,6 +63,15 @@ class Check:
     parameter: str = ""  # the notebook parameter holding the threshold, if one does
     override: str | None = None  # that parameter's value came from "profile" or "set", not its default
     status: str = PASS  # pass, fail or not applicable
+    # When the threshold was moved from its parameter's default: the default (the planned limit)
+    # and the verdict there; None when the check gates at the default.
+    plan_threshold: Scalar = None
+    plan_status: str | None = None
+
+    @property
+    def fails_the_plan(self) -> bool:
+        """Passed at a moved threshold, but fails at its parameter's default."""
+        return self.status == PASS and self.plan_status == FAIL
 
     def describe(self) -> str:
         """One line for logs, 'relevance: embedding384d: nDCG@10 = 0.6754 (needs >= 0.62)', with the
@@ -68,6 +84,8 @@ class Check:
             f"{self.notebook}: {self.name} = {_format(self.value)}{unit} "
             f"(needs {self.comparison} {_format(self.threshold)}{unit}{override})"
         )
+        if self.plan_status is not None:
+            line += f"; at the planned {self.comparison} {_format(self.plan_threshold)}{unit}: {self.plan_status}"
         return f"{line}: {self.detail}" if self.detail and not self.passed else line
 
 
@@ -95,17 +113,32 @@ def _plain(value: object) -> Scalar:
     return value
 
 
-def parameter_sources(notebook: str) -> dict[str, str]:
-    """The source of each threshold parameter of a notebook, from its comment in the
-    `parameters` cell (``... source: the release plan``)."""
+@dataclass(frozen=True)
+class ThresholdParameter:
+    source: str  # where its default comes from
+    default: object  # the planned limit
+
+
+def threshold_parameters(notebook: str) -> dict[str, ThresholdParameter]:
+    """Each threshold parameter of a notebook: the source named by its comment in the
+    `parameters` cell (``... source: the release plan``) and its default."""
     import papermill
 
-    sources = {}
+    found = {}
     for name, spec in papermill.inspect_notebook(str(NOTEBOOK_DIR / f"{notebook}.ipynb")).items():
         _, mark, source = spec["help"].partition(SOURCE_MARK)
         if mark:
-            sources[name] = source.strip()
-    return sources
+            found[name] = ThresholdParameter(source.strip(), ast.literal_eval(spec["default"]))
+    return found
+
+
+def parameter_sources(notebook: str) -> dict[str, str]:
+    """The source of each threshold parameter of a notebook."""
+    return {name: parameter.source for name, parameter in threshold_parameters(notebook).items()}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 class Checks:
@@ -119,7 +152,7 @@ class Checks:
     def __init__(self, notebook: str, overridden: dict[str, str] | None = None):
         self.notebook = notebook
         self.overridden = dict(overridden or {})
-        self._sources: dict[str, str] | None = None
+        self._parameters: dict[str, ThresholdParameter] | None = None
         self.checks: list[Check] = []
         self.metrics: list[Metric] = []
 
@@ -128,13 +161,30 @@ class Checks:
             raise ValueError("name the threshold's source: either the parameter holding it or the source itself")
         if parameter is None:
             return source, "", None
-        if self._sources is None:
-            self._sources = parameter_sources(self.notebook)
-        if parameter not in self._sources:
+        if parameter not in self._threshold_parameters():
             raise ValueError(
                 f"{self.notebook}.ipynb: the comment of parameter {parameter!r} must end with '{SOURCE_MARK}...'"
             )
-        return self._sources[parameter], parameter, self.overridden.get(parameter)
+        return self._threshold_parameters()[parameter].source, parameter, self.overridden.get(parameter)
+
+    def _threshold_parameters(self) -> dict[str, ThresholdParameter]:
+        if self._parameters is None:
+            self._parameters = threshold_parameters(self.notebook)
+        return self._parameters
+
+    def _planned(self, parameter: str, key: str | None, scale: float, threshold: Scalar) -> Scalar:
+        """The parameter's default (its `key` for a per-field one, times `scale`) when the
+        threshold applied was moved from it; None when the check gates at the default, or the two
+        do not compare."""
+        if not parameter or not self.overridden.get(parameter):
+            return None
+        default = self._threshold_parameters()[parameter].default
+        if isinstance(default, dict):
+            if key is None:
+                raise ValueError(f"{parameter} holds one threshold per key: name the check's key")
+            default = default.get(key)
+        default = _plain(default * scale if _number(default) else default)
+        return default if _number(default) and _number(threshold) and default != threshold else None
 
     def check(
         self,
@@ -146,15 +196,23 @@ class Checks:
         detail: str = "",
         *,
         parameter: str | None = None,
+        key: str | None = None,
+        scale: float = 1,
         source: str | None = None,
     ) -> bool:
         """Record one check; a value that could not be measured (None, NaN) fails it. The threshold
-        comes from `parameter` (its source is that parameter's comment) or from `source`."""
+        comes from `parameter` (its source is that parameter's comment; `key`: the threshold's key
+        in a per-field parameter; `scale`: from the parameter's unit to the check's, 1000 for a
+        limit in seconds checked in milliseconds) or from `source`."""
         if comparison not in COMPARISONS:
             raise ValueError(f"unknown comparison {comparison!r}; use one of {', '.join(COMPARISONS)}")
         source, parameter, override = self._source(parameter, source)
         value, threshold = _plain(value), _plain(threshold)
         passed = value is not None and bool(COMPARISONS[comparison](value, threshold))
+        planned = self._planned(parameter, key, scale, threshold)
+        plan_status = None
+        if planned is not None:
+            plan_status = PASS if value is not None and COMPARISONS[comparison](value, planned) else FAIL
         self.checks.append(
             Check(
                 self.notebook,
@@ -169,6 +227,8 @@ class Checks:
                 parameter,
                 override,
                 PASS if passed else FAIL,
+                planned,
+                plan_status,
             )
         )
         return passed
@@ -212,6 +272,10 @@ class Checks:
     @property
     def failed(self) -> list[Check]:
         return [check for check in self.checks if not check.passed]
+
+    @property
+    def failing_the_plan(self) -> list[Check]:
+        return [check for check in self.checks if check.fails_the_plan]
 
     def table(self):
         return checks_table(self.checks)
@@ -274,14 +338,30 @@ def checks_table(checks: list[Check]):
             "threshold": f"{c.comparison} {_format(c.threshold)}",
             "unit": c.unit,
             "result": c.status.upper() if c.status == FAIL else c.status,
+            "at the planned threshold": ""
+            if c.plan_status is None
+            else f"{c.plan_status.upper() if c.plan_status == FAIL else c.plan_status} "
+            f"({c.comparison} {_format(c.plan_threshold)})",
             "threshold source": f"{c.source} [{c.override}: {c.parameter}]" if c.override else c.source,
             "detail": c.detail,
         }
         for c in checks
     ]
-    return pd.DataFrame(
-        rows, columns=["check", "measured", "threshold", "unit", "result", "threshold source", "detail"]
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "check",
+            "measured",
+            "threshold",
+            "unit",
+            "result",
+            "at the planned threshold",
+            "threshold source",
+            "detail",
+        ],
     )
+    # The column shows only where a threshold was moved from its default.
+    return table if any(c.plan_status for c in checks) else table.drop(columns="at the planned threshold")
 
 
 def recorded(notebook: nbformat.NotebookNode) -> Recorded | None:

@@ -9,15 +9,31 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class Trend:
+    notebook: str  # the notebook that records the figure
+    title: str
+    parameter: str  # the notebook's per-field threshold parameter: its defaults are the planned limits
+    scale: float  # from the parameter's unit to the figure's
+    from_zero: bool  # the axis starts at 0 (a latency), or around the data and limits (a score)
+
+
 # The figures the trends show, per search field: "<field>: <figure>" in each attempt's metrics.
 TREND_FIGURES = {
-    "server p50": ("performance", "server p50 latency (ms), single client"),
-    "nDCG@10": ("relevance", "nDCG@10 on the judged queries"),
+    "server mean": Trend(
+        "performance", "server-side mean latency (ms), one client", "max_mean_latency_s", 1000.0, True
+    ),
+    "nDCG@10": Trend("relevance", "nDCG@10 on the judged queries", "min_ndcg", 1.0, False),
 }
+# At most this many attempts are named under a trend's axis (every n-th beyond it).
+TREND_LABELS = 12
 
 
 def attempts(reports_dir: Path) -> list[dict]:
@@ -60,33 +76,73 @@ def metric(summary_or_metrics: dict | list, notebook: str, name: str):
 
 
 def trend_figure(history: list[dict], environment: str, fields: tuple[str, ...]):
-    """Server p50 and nDCG@10 per field over the attempts of one environment, in the order they ran:
-    filled markers passed, hollow ones failed. None when the environment has no attempt yet."""
+    """Each trend figure per field over the attempts of one environment, in the order they ran
+    (filled markers passed, hollow ones failed), with the planned limits (the notebooks' defaults)
+    dashed, or named when they lie far beyond the data. None when the environment has no attempt."""
     import matplotlib.pyplot as plt
+
+    from notebooks.checks import threshold_parameters
 
     runs = [summary for summary in history if summary["provenance"]["environment"] == environment]
     if not runs:
         return None
-    fig, axes = plt.subplots(1, len(TREND_FIGURES), figsize=(6 * len(TREND_FIGURES), 3.6), squeeze=False)
-    positions = range(len(runs))
+    fig, axes = plt.subplots(1, len(TREND_FIGURES), figsize=(7 * len(TREND_FIGURES), 4.4), squeeze=False)
+    positions = list(range(len(runs)))
     labels = [f"{summary['release']}\n{summary['attempt'][4:8]}T{summary['attempt'][9:13]}" for summary in runs]
-    for ax, (figure, (notebook, title)) in zip(axes[0], TREND_FIGURES.items(), strict=True):
-        for field in fields:
-            values = [metric(summary, notebook, f"{field}: {figure}") for summary in runs]
-            line = ax.plot(positions, [float("nan") if v is None else v for v in values], label=field)[0]
-            for x, value, summary in zip(positions, values, runs, strict=True):
-                if value is not None:
-                    ax.plot(
-                        x,
-                        value,
-                        marker="o",
-                        color=line.get_color(),
-                        markerfacecolor=line.get_color() if summary["passed"] else "white",
+    step = math.ceil(len(runs) / TREND_LABELS)
+    # Side by side rather than on top of each other: fields with equal figures stay visible.
+    width = 0.3 if len(fields) > 1 else 0.0
+    offsets = [width * (i / max(len(fields) - 1, 1) - 0.5) for i in range(len(fields))]
+    for ax, (figure, trend) in zip(axes[0], TREND_FIGURES.items(), strict=True):
+        limits = threshold_parameters(trend.notebook)[trend.parameter].default
+        highest, lowest, off_scale, colours = 0.0, math.inf, [], {}
+        top = 0.0  # the highest limit drawn
+        for offset, field in zip(offsets, fields, strict=True):
+            values = [metric(summary, trend.notebook, f"{field}: {figure}") for summary in runs]
+            xs = [x + offset for x in positions]
+            ys = [math.nan if value is None else value for value in values]
+            line = ax.plot(xs, ys, label=field, linewidth=1, alpha=0.8)[0]
+            colour = colours[field] = line.get_color()
+            for passed in (True, False):
+                chosen = [(x, y) for x, y, summary in zip(xs, ys, runs, strict=True) if summary["passed"] is passed]
+                if chosen:
+                    ax.scatter(
+                        *zip(*chosen, strict=True),
+                        s=22,
+                        color=colour if passed else "white",
+                        edgecolors=colour,
+                        zorder=3,
                     )
-        ax.set_xticks(list(positions), labels, fontsize=7)
-        ax.set_title(title, fontsize=10)
-        ax.set_ylim(bottom=0)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{environment}: attempts in the order they ran (hollow: failed)", fontsize=10)
+            measured = [y for y in ys if not math.isnan(y)]
+            highest, lowest = max([highest, *measured]), min([lowest, *measured])
+        for field, colour in colours.items():
+            limit = limits[field] * trend.scale
+            # A limit far beyond the data is named, not drawn: drawn, it would squash the data.
+            if highest and limit > 3 * highest:
+                off_scale.append(f"{field}: {limit:g}")
+            else:
+                ax.axhline(limit, color=colour, linestyle="--", linewidth=1)
+                lowest, top = min(lowest, limit), max(top, limit * 1.05)
+        if off_scale:
+            ax.text(
+                0.99,
+                0.97,
+                "planned limits off the scale:\n" + "\n".join(off_scale),
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=8,
+                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "#ccc"},
+            )
+        ax.set_xticks(positions[::step], labels[::step], fontsize=8)
+        ax.tick_params(axis="y", labelsize=9)
+        ax.set_xlim(-0.5, len(runs) - 0.5)
+        ax.set_title(trend.title, fontsize=11)
+        if trend.from_zero:
+            ax.set_ylim(bottom=0, top=max(highest * 1.25, top) or None)
+        elif math.isfinite(lowest):
+            ax.set_ylim(bottom=max(0.0, lowest - 0.05))
+        ax.legend(fontsize=8, loc="best", title="dashed: planned limit", title_fontsize=8)
+    fig.suptitle(f"{environment}: attempts in the order they ran (hollow: failed)", fontsize=11)
     fig.tight_layout()
     return fig

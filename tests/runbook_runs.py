@@ -29,6 +29,22 @@ BIN = Path(sys.executable).parent
 REGION = "ap-south-1"
 # The roles that play AWS's part in the local rehearsal (their tasks are named "ROLE : task").
 EMULATION = "rehearsal_"
+# The validation's timing limits in the tests that run it (the rehearsal's and the notebooks'
+# own). The notebooks' defaults are the release plan's, for the release's hardware, and the
+# rehearsal gates at them; under `make test` the service, the load generator and the other lane
+# share two cores: at a load average of 10 the 1155d endpoint's server-side mean reached 0.48 s
+# and 3 requests/s (20 clients then wait 20 / 3 = 6.7 s), and one run's p50 was 3.8x the run's
+# before it. These tests are about the runbook and the reports, not the service's speed
+# (`make bench` measures that): they catch an order of magnitude only, and each report shows
+# the verdict at the plan's limits beside them.
+SHARED_HOST_LIMITS = {
+    "max_mean_latency_s": {"embedding384d": 2.0, "embedding768d": 2.0, "embedding1155d": 2.0},
+    "max_tail_latency_s": 4.0,
+    "max_load_latency_s": 10.0,
+    "min_throughput_rps": 0.5,
+    "max_p50_ratio": 10.0,
+    "min_throughput_ratio": 0.1,
+}
 
 
 class Run:

@@ -36,7 +36,7 @@ import requests
 import yaml
 
 from tests.conftest import ARTIFACTS, ROOT, free_port
-from tests.runbook_runs import aws_client_factory, moto_server, run_playbook
+from tests.runbook_runs import SHARED_HOST_LIMITS, aws_client_factory, moto_server, run_playbook
 
 # Each test is one or more whole releases; the first also waits for the session's sample index.
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.rehearsal]
@@ -131,6 +131,8 @@ def release(rehearsal):
         command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/local"]
         command += [f"-e{key}={value}" for key, value in rehearsal.ports.items()]
         command.append("-erehearsal_registry_server=running")
+        # The validation's timing limits of a host `make test` shares (the rehearsal's own are the plan's).
+        command.append("-e" + json.dumps({"release_validation_overrides": SHARED_HOST_LIMITS}))
         if rehearsal.aws_url:
             command.append("-erehearsal_aws_server=running")
         return run_playbook(name, command + list(args), rehearsal.repo, rehearsal.logs, timeout=timeout)
