@@ -75,10 +75,13 @@ def metric(summary_or_metrics: dict | list, notebook: str, name: str):
     return None
 
 
-def trend_figure(history: list[dict], environment: str, fields: tuple[str, ...]):
-    """Each trend figure per field over the attempts of one environment, in the order they ran
-    (filled markers passed, hollow ones failed), with the planned limits (the notebooks' defaults)
-    dashed, or named when they lie far beyond the data. None when the environment has no attempt."""
+def trend_figure(
+    history: list[dict], environment: str, fields: tuple[str, ...], figures: tuple[str, ...] = tuple(TREND_FIGURES)
+):
+    """Each of `figures` (TREND_FIGURES' keys) per field over the attempts of one environment, in
+    the order they ran (filled markers passed, hollow ones failed), side by side, with the planned
+    limits (the notebooks' defaults) dashed, or named when they lie far beyond the data. None
+    when the environment has no attempt."""
     import matplotlib.pyplot as plt
 
     from notebooks.checks import threshold_parameters
@@ -86,14 +89,15 @@ def trend_figure(history: list[dict], environment: str, fields: tuple[str, ...])
     runs = [summary for summary in history if summary["provenance"]["environment"] == environment]
     if not runs:
         return None
-    fig, axes = plt.subplots(1, len(TREND_FIGURES), figsize=(7 * len(TREND_FIGURES), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(figures), figsize=(5.6 * len(figures), 4.0), squeeze=False)
     positions = list(range(len(runs)))
     labels = [f"{summary['release']}\n{summary['attempt'][4:8]}T{summary['attempt'][9:13]}" for summary in runs]
     step = math.ceil(len(runs) / TREND_LABELS)
     # Side by side rather than on top of each other: fields with equal figures stay visible.
     width = 0.3 if len(fields) > 1 else 0.0
     offsets = [width * (i / max(len(fields) - 1, 1) - 0.5) for i in range(len(fields))]
-    for ax, (figure, trend) in zip(axes[0], TREND_FIGURES.items(), strict=True):
+    for ax, figure in zip(axes[0], figures, strict=True):
+        trend = TREND_FIGURES[figure]
         limits = threshold_parameters(trend.notebook)[trend.parameter].default
         highest, lowest, off_scale, colours = 0.0, math.inf, [], {}
         top = 0.0  # the highest limit drawn
@@ -143,6 +147,6 @@ def trend_figure(history: list[dict], environment: str, fields: tuple[str, ...])
         elif math.isfinite(lowest):
             ax.set_ylim(bottom=max(0.0, lowest - 0.05))
         ax.legend(fontsize=8, loc="best", title="dashed: planned limit", title_fontsize=8)
-    fig.suptitle(f"{environment}: attempts in the order they ran (hollow: failed)", fontsize=11)
+    fig.suptitle(f"{environment}: attempts in the order they ran (hollow: failed)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -346,10 +346,26 @@ def redact(path: Path, secrets: list[str]) -> bool:
     return bool(found)
 
 
-def banner(run: NotebookRun) -> str:
+def provenance_line(release: str, facts: dict) -> str:
+    """What was validated, in one line: the release, the commit, the image, the store, the tasks
+    and where the client ran."""
+    commit = (facts.get("commit") or "unknown")[:12] + (" (modified)" if facts.get("commit_dirty") else "")
+    digest = facts.get("image_digest") or ""
+    image = (facts.get("image") or "not recorded") + (f" ({digest[:19]})" if digest else "")
+    documents = facts.get("documents")
+    return (
+        f"release {release} in {facts.get('environment')}, serving {facts.get('service_version') or 'unknown'}; "
+        f"commit {commit}; image {image}; {facts.get('backend') or 'unknown'} store, "
+        f"{'?' if documents is None else f'{documents:,}'} documents; "
+        f"tasks x workers: {facts.get('tasks') or '?'} x {facts.get('workers') or '?'}; "
+        f"client: {facts.get('client_location') or 'unknown'}"
+    )
+
+
+def banner(run: NotebookRun, provenance: str = "") -> str:
     """The top of a notebook's report: its verdict in one of four states (failed, stopped, passed,
-    not applicable: a notebook none of whose checks could run here has passed nothing), the failed
-    checks in words, a link back to every attempt, and the table of checks."""
+    not applicable: a notebook none of whose checks could run here has passed nothing), what was
+    validated, the failed checks in words, a link back to every attempt, and the table of checks."""
     failed = [c for c in run.checks if c.status == FAIL]
     not_applicable = [c for c in run.checks if c.status == NOT_APPLICABLE]
     passed = len(run.checks) - len(failed) - len(not_applicable)
@@ -374,6 +390,8 @@ def banner(run: NotebookRun) -> str:
     lines = [f'<div style="border-left: 6px solid {colour}; padding: 0.4em 0.8em; background: #f7f7f7">']
     lines.append(f'<strong style="color: {colour}">{run.name}: {html.escape(verdict)}</strong>')
     # The page is REPORTS/<release>/<attempt>/<notebook>.html; the index lists every attempt.
+    if provenance:
+        lines.append(f'<p style="color: #555">{html.escape(provenance)}</p>')
     lines.append('<p><a href="../../index.html">All validation reports of this environment</a></p>')
     # The failed checks in words; the table below gives every check, with why one did not apply.
     if failed:
@@ -392,7 +410,7 @@ def banner(run: NotebookRun) -> str:
     return "\n".join(lines)
 
 
-def publish(run: NotebookRun, folder: Path, title: str) -> None:
+def publish(run: NotebookRun, folder: Path, title: str, provenance: str = "") -> None:
     """Read back what the executed notebook recorded, put the verdict banner at its top, and
     write its HTML report."""
     executed = folder / f"{run.name}.ipynb"
@@ -417,7 +435,7 @@ def publish(run: NotebookRun, folder: Path, title: str) -> None:
                 status=FAIL,
             )
         )
-    cell = nbformat.v4.new_markdown_cell(banner(run))
+    cell = nbformat.v4.new_markdown_cell(banner(run, provenance))
     cell.metadata["tags"] = ["validation-verdict"]
     notebook.cells.insert(0, cell)
     nbformat.write(notebook, executed)
@@ -449,7 +467,9 @@ def _write(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def trend_svg(attempts: list[dict], environment: str) -> str | None:
+def trend_svgs(attempts: list[dict], environment: str) -> list[str]:
+    """The index's trends of one environment, one SVG per figure (side by side on a wide screen,
+    one under the other on a phone); none when it has no attempt."""
     import matplotlib
 
     from webapp.fields import FIELD_NAMES
@@ -457,14 +477,17 @@ def trend_svg(attempts: list[dict], environment: str) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure = history.trend_figure(attempts, environment, FIELD_NAMES)
-    if figure is None:
-        return None
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg")
-    plt.close(figure)
-    svg = buffer.getvalue()
-    return svg[svg.index("<svg") :]
+    svgs = []
+    for name in history.TREND_FIGURES:
+        figure = history.trend_figure(attempts, environment, FIELD_NAMES, (name,))
+        if figure is None:
+            return []
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg")
+        plt.close(figure)
+        svg = buffer.getvalue()
+        svgs.append(svg[svg.index("<svg") :])
+    return svgs
 
 
 def write_index(reports_dir: Path) -> Path:
@@ -476,12 +499,15 @@ def write_index(reports_dir: Path) -> Path:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    # A value as JSON, as it was written (Jinja's tojson escapes quotes for <script>: \u0027);
+    # autoescape makes it safe for the page.
+    environment.filters["as_json"] = lambda value: json.dumps(value, ensure_ascii=False)
     index = reports_dir / "index.html"
     _write(
         index,
         environment.get_template("index.html.j2").render(
             attempts=list(reversed(attempts)),
-            trends={name: trend_svg(attempts, name) for name in environments},
+            trends={name: trend_svgs(attempts, name) for name in environments},
         ),
     )
     return index
@@ -532,7 +558,7 @@ def validate(
         if run.error:
             for secret in secrets:
                 run.error = run.error.replace(secret, REDACTED)
-        publish(run, folder, f"{name}: release {release}")
+        publish(run, folder, f"{name}: release {release}", provenance_line(release, facts))
         failed = [c for c in run.checks if not c.passed]
         log.info(
             "[%d/%d] %s: %d of %d checks passed, %d not applicable, in %.1f s%s",

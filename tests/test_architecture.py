@@ -1,11 +1,12 @@
 """The layout is the architecture: the layers of webapp/ import only downwards, the runtime package
-holds no tools, every setting is declared once and documented in the README, and every search
-field is declared once."""
+holds no tools, every setting is declared once and documented in docs/settings.md, every search
+field is declared once, and the documentation's links lead somewhere."""
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,11 +104,79 @@ def test_each_field_is_declared_once_and_composed_from_declared_fields():
             assert not any(f'"{name}": {dims}' in text for name, dims in FIELD_DIMS.items()), path
 
 
-def test_the_readme_documents_every_setting_as_declared():
-    readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, (
-        "the README's settings table differs from webapp/settings.py; paste this:\n" + markdown_table()
+def test_the_settings_page_documents_every_setting_as_declared():
+    page = (ROOT / "docs" / "settings.md").read_text()
+    assert markdown_table() in page, (
+        "the settings table of docs/settings.md differs from webapp/settings.py; paste this there:\n" + markdown_table()
     )
+
+
+# -- the documentation: README.md and docs/*.md ----------------------------------------------
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.M | re.S)
+# A code span may go on over a line end, never over a blank line.
+CODE_SPAN = re.compile(r"(`+)(?!`)(?:(?!\n[ \t]*\n).)*?(?<!`)\1(?!`)", re.S)
+# [text](target) or ![alt](target), the text possibly over several lines, an optional "title".
+LINK = re.compile(r"!?\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+
+
+def prose(text: str) -> str:
+    """The text outside fenced code blocks and code spans (where brackets are code, not links)."""
+    return CODE_SPAN.sub("", FENCE.sub("", text))
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a file's headings: lower-case, punctuation removed, spaces to hyphens,
+    a repeated heading suffixed -1, -2, ..."""
+    found: set[str] = set()
+    for heading in HEADING.findall(FENCE.sub("", path.read_text())):
+        text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading).replace("`", "")  # a link keeps its text
+        slug = re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+        candidate, n = slug, 0
+        while candidate in found:
+            n += 1
+            candidate = f"{slug}-{n}"
+        found.add(candidate)
+    return found
+
+
+def relative_links(path: Path) -> list[tuple[str, str]]:
+    """(link text, target) of every link of a markdown file that is not a URL."""
+    return [
+        (" ".join(text.split()), target)
+        for text, target in LINK.findall(prose(path.read_text()))
+        if not re.match(r"[a-z][a-z0-9+.-]*:", target, re.I)  # https:, mailto:
+    ]
+
+
+def test_the_anchors_are_githubs():
+    assert re.findall(r"\]\(([^)]*)\)", prose("[a](#x) `[b](#y)`\n```\n[c](#z)\n```\n")) == ["#x"]
+    page = ROOT / "docs" / "operating.md"
+    assert {"releasing-the-runbook", "first-production-release", "container-image"} <= anchors(page)
+    assert "what-is-verified-and-what-only-a-real-cluster-can-confirm" in anchors(ROOT / "docs" / "search.md")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_relative_link_of_the_documentation_leads_to_a_file_and_heading(document):
+    links = relative_links(document)
+    broken = []
+    for text, target in links:
+        file, _, anchor = target.partition("#")
+        linked = (document.parent / file).resolve() if file else document
+        if not linked.exists():
+            broken.append(f"[{text}]({target}): no file {linked}")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            broken.append(f"[{text}]({target}): no heading of {linked.relative_to(ROOT)} has the anchor #{anchor}")
+    assert not broken, f"{document.relative_to(ROOT)}:\n" + "\n".join(broken)
+
+
+def test_the_readme_maps_every_page_of_the_documentation():
+    mapped = {(ROOT / target.partition("#")[0]).resolve() for _, target in relative_links(ROOT / "README.md")}
+    unmapped = [str(page.relative_to(ROOT)) for page in DOCUMENTS[1:] if page.resolve() not in mapped]
+    assert not unmapped, f"README.md's 'Where to read on' names no link to {unmapped}"
+    for page in DOCUMENTS[1:]:
+        assert len(re.findall(r"^# ", FENCE.sub("", page.read_text()), re.M)) == 1, f"{page.name}: one '# ' title"
 
 
 def test_settings_are_typed_and_refused_with_the_variable_named(monkeypatch):

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from tools.corpus import benchmark_queries, corpus_cli, generate_news, write_corpus, write_relevance
 from tools.corpus.figures import COMPUTED, company_figures, macro_figures
 from tools.corpus.news import END, START, TONES, Labels
-from tools.corpus.queries import RELEVANCE_QUERIES
+from tools.corpus.queries import HOLDOUT_QUERIES, RELEVANCE_QUERIES
 from tools.corpus.world import (
     COMPANIES,
     COMPANY_EVENTS,
@@ -31,13 +31,14 @@ from tools.corpus.world import (
     SECTORS,
     SOURCES,
 )
-from tools.corpus.writer import RELEVANCE_PATH, SAMPLE_COUNT, SAMPLE_PATH, SAMPLE_SEED
+from tools.corpus.writer import HOLDOUT_PATH, RELEVANCE_PATH, SAMPLE_COUNT, SAMPLE_PATH, SAMPLE_SEED
 from webapp import create_app
 from webapp.schemas import NewsRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / SAMPLE_PATH
 RELEVANCE = ROOT / RELEVANCE_PATH
+HOLDOUT = ROOT / HOLDOUT_PATH
 SENTENCE_BREAK = re.compile(r'(?<=[.!?])"?\s+(?=[A-Z"])')
 
 
@@ -52,29 +53,52 @@ def sample_labelled() -> list[tuple[dict, Labels]]:
     return list(generate_news(SAMPLE_COUNT, SAMPLE_SEED))
 
 
-@pytest.fixture(scope="module")
-def judged() -> list[dict]:
-    with RELEVANCE.open(encoding="utf-8") as handle:
+def _read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
 
 
+@pytest.fixture(scope="module")
+def judged() -> list[dict]:
+    return _read_jsonl(RELEVANCE)
+
+
+@pytest.fixture(scope="module")
+def holdout_judged() -> list[dict]:
+    return _read_jsonl(HOLDOUT)
+
+
 def test_committed_files_are_exactly_what_the_generator_writes(tmp_path: Path) -> None:
-    stats = write_corpus(tmp_path / "news.jsonl", SAMPLE_COUNT, SAMPLE_SEED, relevance_path=tmp_path / "rel.jsonl")
+    stats = write_corpus(
+        tmp_path / "news.jsonl",
+        SAMPLE_COUNT,
+        SAMPLE_SEED,
+        relevance_path=tmp_path / "rel.jsonl",
+        holdout_path=tmp_path / "holdout.jsonl",
+    )
     assert stats.documents == SAMPLE_COUNT
+    assert [(j.query_set, j.queries) for j in stats.judged] == [
+        ("calibration", len(RELEVANCE_QUERIES)),
+        ("holdout", len(HOLDOUT_QUERIES)),
+    ]
     assert (tmp_path / "news.jsonl").read_bytes() == SAMPLE.read_bytes()
     assert (tmp_path / "rel.jsonl").read_bytes() == RELEVANCE.read_bytes()
+    assert (tmp_path / "holdout.jsonl").read_bytes() == HOLDOUT.read_bytes()
     # write_relevance alone judges the same corpus the same way.
     write_relevance(tmp_path / "rel2.jsonl")
     assert (tmp_path / "rel2.jsonl").read_bytes() == RELEVANCE.read_bytes()
+    write_relevance(tmp_path / "holdout2.jsonl", query_set="holdout")
+    assert (tmp_path / "holdout2.jsonl").read_bytes() == HOLDOUT.read_bytes()
 
 
 def test_the_documented_command_regenerates_the_committed_files(tmp_path: Path) -> None:
-    # The command of tools/corpus/__init__.py's docstring and the README, run as written
+    # The command of tools/corpus/__init__.py's docstring and docs/search.md, run as written
     # (into tmp_path instead of data/).
     news, relevance = tmp_path / "news_sample.jsonl", tmp_path / "relevance.jsonl"
+    holdout = tmp_path / "relevance_holdout.jsonl"
     command = [sys.executable, "-m", "tools.corpus", "generate", "--count", "1200", "--seed", "20241101"]
     result = subprocess.run(
-        [*command, "--output", str(news), "--relevance", str(relevance)],
+        [*command, "--output", str(news), "--relevance", str(relevance), "--holdout", str(holdout)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -84,6 +108,7 @@ def test_the_documented_command_regenerates_the_committed_files(tmp_path: Path) 
     assert "Wrote 1,200 documents" in result.stdout
     assert news.read_bytes() == SAMPLE.read_bytes()
     assert relevance.read_bytes() == RELEVANCE.read_bytes()
+    assert holdout.read_bytes() == HOLDOUT.read_bytes()
 
 
 # sha256 of what webapp/corpus.py wrote at commit 2e2e899, the last one before the generator moved
@@ -245,10 +270,12 @@ def test_every_computed_figure_is_drawn_by_a_table() -> None:
     assert computed == set(COMPUTED)
 
 
-def test_relevance_set(judged: list[dict], sample_records: list[dict]) -> None:
+def _check_judged_set(judged: list[dict], queries: tuple, id_prefix: str, sample_records: list[dict]) -> None:
     ids = {r["id"] for r in sample_records}
-    assert len(judged) == len(RELEVANCE_QUERIES) >= 45
-    assert len({row["query_id"] for row in judged}) == len(judged)
+    assert [row["query_id"] for row in judged] == [f"{id_prefix}{n:02d}" for n in range(1, len(queries) + 1)]
+    assert [(row["query"], row["criteria"]) for row in judged] == [
+        (text, json.loads(json.dumps(c))) for text, c in queries
+    ]
     assert len({row["query"].lower() for row in judged}) == len(judged)
     for row in judged:
         relevant = row["relevant_ids"]
@@ -261,12 +288,62 @@ def test_relevance_set(judged: list[dict], sample_records: list[dict]) -> None:
     assert not any(row["query"].lower() in templates for row in judged)
 
 
-def test_relevance_mixes_query_kinds() -> None:
-    criteria = [c for _, c in RELEVANCE_QUERIES]
-    assert sum(1 for c in criteria if "company" in c or "mentions" in c) >= 8
-    assert sum(1 for c in criteria if "tone" in c) >= 8
-    assert sum(1 for c in criteria if "macro" in c or set(c.get("event", [])) & {e.key for e in MACRO_EVENTS}) >= 10
-    assert sum(1 for c in criteria if "sector" in c and "event" in c) >= 8
+def test_relevance_set(judged: list[dict], sample_records: list[dict]) -> None:
+    assert len(judged) >= 45
+    _check_judged_set(judged, RELEVANCE_QUERIES, "q", sample_records)
+
+
+def test_holdout_relevance_set(holdout_judged: list[dict], sample_records: list[dict]) -> None:
+    assert len(holdout_judged) >= 35
+    _check_judged_set(holdout_judged, HOLDOUT_QUERIES, "h", sample_records)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def test_holdout_set_is_new_queries_not_the_calibration_set_again(
+    judged: list[dict], holdout_judged: list[dict]
+) -> None:
+    # The relevance gate's thresholds were measured on the calibration set; the held-out set is
+    # only worth having if it asks other things: no query repeated or reworded (the same words,
+    # or mostly the same words), and few predicates shared. Its ids never collide either, so the
+    # two files' per-query results can be told apart.
+    assert not {row["query_id"] for row in judged} & {row["query_id"] for row in holdout_judged}
+    calibration = [text for text, _ in RELEVANCE_QUERIES]
+    assert not {t.lower() for t, _ in HOLDOUT_QUERIES} & {t.lower() for t in calibration}
+    for text, _ in HOLDOUT_QUERIES:
+        for other in calibration:
+            a, b = _words(text), _words(other)
+            assert len(a & b) / len(a | b) < 0.5, (text, other)
+
+    def predicate(criteria: dict) -> frozenset:
+        return frozenset((k, tuple(sorted(v)) if isinstance(v, (list, tuple)) else (v,)) for k, v in criteria.items())
+
+    calibration_predicates = {predicate(c) for _, c in RELEVANCE_QUERIES}
+    shared = [text for text, c in HOLDOUT_QUERIES if predicate(c) in calibration_predicates]
+    assert len(shared) <= len(HOLDOUT_QUERIES) // 10, shared
+
+
+@pytest.mark.parametrize(
+    ("queries", "minimum"),
+    [
+        (RELEVANCE_QUERIES, {"company": 8, "tone": 8, "macro": 10, "sector and event": 8, "event only": 8}),
+        (HOLDOUT_QUERIES, {"company": 5, "tone": 5, "macro": 5, "sector and event": 5, "event only": 5}),
+    ],
+    ids=["calibration", "holdout"],
+)
+def test_relevance_mixes_query_kinds(queries: tuple, minimum: dict[str, int]) -> None:
+    criteria = [c for _, c in queries]
+    macro_events = {e.key for e in MACRO_EVENTS}
+    kinds = {
+        "company": sum(1 for c in criteria if "company" in c or "mentions" in c),
+        "tone": sum(1 for c in criteria if "tone" in c),
+        "macro": sum(1 for c in criteria if "macro" in c or set(c.get("event", [])) & macro_events),
+        "sector and event": sum(1 for c in criteria if "sector" in c and "event" in c),
+        "event only": sum(1 for c in criteria if set(c) == {"event"} and not set(c["event"]) & macro_events),
+    }
+    assert all(kinds[kind] >= least for kind, least in minimum.items()), kinds
 
 
 def test_benchmark_queries_are_unique_and_repeatable() -> None:
@@ -288,19 +365,21 @@ def test_cli_generate_writes_the_files(tmp_path: Path) -> None:
     app = flask.Flask(__name__)
     app.cli.add_command(corpus_cli)
     runner = app.test_cli_runner()
-    output, relevance = tmp_path / "out" / "news.jsonl", tmp_path / "rel.jsonl"
+    output, relevance, holdout = tmp_path / "out" / "news.jsonl", tmp_path / "rel.jsonl", tmp_path / "holdout.jsonl"
     args = ["corpus", "generate", "--count", "120", "--seed", "5", "--output", str(output)]
-    result = runner.invoke(args=[*args, "--relevance", str(relevance)])
+    result = runner.invoke(args=[*args, "--relevance", str(relevance), "--holdout", str(holdout)])
     assert result.exit_code == 0, result.output
     assert "Wrote 120 documents" in result.output
     lines = output.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 120
     NewsRecord.model_validate_json(lines[0])
     assert len(relevance.read_text(encoding="utf-8").splitlines()) == len(RELEVANCE_QUERIES)
+    assert len(holdout.read_text(encoding="utf-8").splitlines()) == len(HOLDOUT_QUERIES)
+    assert "judged queries (holdout)" in result.output
     assert not list(tmp_path.rglob("*.partial"))
 
     help_text = CliRunner().invoke(corpus_cli, ["generate", "--help"]).output
-    for option in ("--count", "--seed", "--output", "--relevance"):
+    for option in ("--count", "--seed", "--output", "--relevance", "--holdout"):
         assert option in help_text
 
 

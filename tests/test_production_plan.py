@@ -1,7 +1,7 @@
 """The production inventory's release against an emulated production account: what a real account
 is asked to do, read from the requests the runbook really sends.
 
-moto plays the account (inventories/production's account id) holding what the README's "First
+moto plays the account (inventories/production's account id) holding what docs/operating.md's "First
 production release" lists as prerequisites: a VPC with public subnets and private ones behind a
 NAT gateway, a wildcard ACM certificate, the public hosted zone. Each run is `ansible-playbook
 release.yml -i inventories/production` with only what an operator fills in given on the command
@@ -78,7 +78,7 @@ class ServiceHealth:
 
 
 def prerequisites(aws) -> dict:
-    """What the account holds before the first release (README, First production release)."""
+    """What the account holds before the first release (docs/operating.md, First production release)."""
     ec2 = aws("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
     gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]

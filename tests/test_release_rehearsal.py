@@ -436,5 +436,7 @@ def test_validation_reports_keep_history_provenance_and_edge_checks(rehearsal):
     assert second["overrides"]["requests_per_endpoint"]["origin"] == "profile"
     index = (reports / "index.html").read_text()
     assert all(f"{s['release']}/{s['attempt']}/summary.json" in index for s in summaries) and "Trend: local" in index
+    # The profile's values as written: the reason's apostrophe is one, not a JSON escape.
+    assert "the rehearsal&#39;s traffic" in index and "\\u0027" not in index
     for value in secret_values(rehearsal):
         assert not [path for path in reports.rglob("*") if path.is_file() and value.encode() in path.read_bytes()]

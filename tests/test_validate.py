@@ -778,7 +778,7 @@ def test_release_passes_on_the_sample_corpus(passing_run, reports, target_group)
         assert edge_rows[name]["status"] == NOT_APPLICABLE and edge_rows[name]["detail"] == NO_LOAD_BALANCER
     assert "edge: plain HTTP answers 301 to HTTPS: not applicable" in passing_run.stdout
     assert summary["overrides"]["judgements_path"] == {
-        "value": "data/relevance.jsonl",
+        "value": "data/relevance_holdout.jsonl",
         "default": "",
         "origin": "profile",
     }
@@ -804,6 +804,9 @@ def test_reports_open_without_jupyter_with_their_verdict_and_plots(passing_run, 
         assert (
             f"{name}: {verdict}" in top and 'href="../../index.html"' in top and "<th>threshold source</th>" in top
         ), name
+        # What was validated: the release, its commit and the store it served from.
+        assert "release test-1.2.3 in ci-embedded, serving test-1.2.3; commit " in top, name
+        assert "embedded store, 1,200 documents; tasks x workers: 1 x 1" in top, name
         # No code cell (nbconvert highlights each one's source) and no In[]/Out[] prompt.
         assert 'class="highlight hl-ipython3"' not in page and not re.search(r">(In|Out)(&nbsp;| )?\[\d", page), name
     # A row that could not run says why: result, threshold source, detail.
@@ -820,7 +823,7 @@ def test_reports_open_without_jupyter_with_their_verdict_and_plots(passing_run, 
         "release": "test-1.2.3",
         "environment": "ci-embedded",
         "overridden": {"judgements_path": "profile"},
-        "judgements_path": "data/relevance.jsonl",
+        "judgements_path": "data/relevance_holdout.jsonl",
     }
     assert parameters["regression"]["baseline_dir"] == "" and parameters["regression"]["attempt_dir"] == str(folder)
     assert "target_group_arn" in parameters["edge"] and "target_group_arn" not in parameters["health"]
@@ -857,6 +860,11 @@ def test_a_failing_threshold_fails_the_run_compared_with_the_last_release(failin
     top = report[: report.index("Summary of checks")]
     assert "relevance: FAILED: 1 of 6 checks failed" in top and "embedding384d: nDCG@10 = " in top
     assert "AssertionError" in report
+    # Query by query against the baseline: the same service scored every judged query the same.
+    page = (attempt_of(reports, "test-1.2.4") / "regression.html").read_text()
+    compared = re.search(r"Of (\d+) query-endpoint pairs, 0 scored lower than in test-1.2.3 and 0 higher", page)
+    judged = [q for q in load_judgements(ROOT / LOCAL_PROFILE["judgements_path"]) if q["relevant_ids"]]
+    assert compared and int(compared[1]) == len(FIELD_NAMES) * len(judged)
 
 
 def test_index_keeps_every_attempt_with_overrides_and_trends(passing_run, failing_run, reports):
@@ -879,7 +887,8 @@ def test_index_keeps_every_attempt_with_overrides_and_trends(passing_run, failin
         assert '{} passed<br>{} failed<br><span class="muted">{} not applicable</span>'.format(*counts) in index
     assert 'name="viewport"' in index
     assert "with overrides" in index and "judgements_path" in index and "(profile; default" in index
-    assert "Trend: ci-embedded" in index and index.count("<svg") == 1
+    assert "judgements_path = &#34;data/relevance_holdout.jsonl&#34;" in index
+    assert "Trend: ci-embedded" in index and index.count("<svg") == len(history.TREND_FIGURES)
 
 
 # -- the Elasticsearch backend, a corpus from another seed, production's profile ------------

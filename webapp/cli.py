@@ -171,7 +171,7 @@ def ingest_command(
     Fields: id, title, summary, body, url, published_dt, source, doc_type, themes,
     organizations, quality_score (in CSV, themes and organizations are ';'-separated).
     JSON Lines may also hold the earlier system's records (its API's results, or its
-    Elasticsearch documents): they are mapped as README "Moving from the earlier API" says,
+    Elasticsearch documents): they are mapped as docs/moving-from-the-earlier-api.md says,
     fields outside their shape ignored and counted.
     Rows are upserted by id; unchanged rows are skipped. Rejected rows, and documents the store
     refuses, are reported and the rest is committed; the exit status is 1 when any row was
@@ -420,9 +420,9 @@ def es_import_earlier(
 ) -> None:
     """Import the earlier system's news from its live Elasticsearch index into our store.
 
-    Scans every document of --source-index (the client's scan helper), maps it as README "Moving
-    from the earlier API" says, and writes it into FINNEWS_STORE_BACKEND's store: our alias
-    FINNEWS_ES_INDEX (create it first: `flask es create-index`), or the embedded store. Nothing
+    Scans every document of --source-index (the client's scan helper), maps it as
+    docs/moving-from-the-earlier-api.md says, and writes it into FINNEWS_STORE_BACKEND's store:
+    our alias FINNEWS_ES_INDEX (create it first: `flask es create-index`), or the embedded store. Nothing
     is written to the earlier cluster.
 
     \b

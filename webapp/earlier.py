@@ -15,9 +15,9 @@ records of its own shape. Two shapes come from it:
   from a keyword heuristic).
 
 :data:`MAPPING` declares, for each of our fields, the earlier names it is read from (in order of
-preference) and the rule. The README's table is generated from it (:func:`markdown_table`; a
-test keeps the two equal), :func:`detect` derives from it which shape a record has, and
-:func:`map_record` applies it for both `flask ingest` (files) and `flask es import-earlier` (a
+preference) and the rule. The table of docs/moving-from-the-earlier-api.md is generated from it
+(:func:`markdown_table`; a test keeps the two equal), :func:`detect` derives from it which shape a
+record has, and :func:`map_record` applies it for both `flask ingest` (files) and `flask es import-earlier` (a
 live earlier index). What an earlier record holds beyond its shape's fields is ignored and named,
 never a reason to refuse it; what our schema cannot keep of a record is said per record
 (:attr:`MappedRecord.notes`); a record that lacks what ours requires is refused with the reason
@@ -301,7 +301,7 @@ def map_record(row: Mapping[str, object], shape: str) -> MappedRecord:
 
 
 def markdown_table() -> str:
-    """The README's field-by-field table."""
+    """The field-by-field table of docs/moving-from-the-earlier-api.md."""
 
     def names(found: tuple[str, ...]) -> str:
         return " or ".join(f"`{name}`" for name in found) or "–"

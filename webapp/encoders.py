@@ -13,7 +13,7 @@ Backends (FINNEWS_QUERY_BACKEND for queries, FINNEWS_INGEST_BACKEND for ingest):
   precision: bfloat16 where the CPU has AMX or AVX512-BF16 (there it halves mpnet's query time
   again and embeds batches fastest), float32 elsewhere (it ignores a bfloat16 hint there).
 * ``auto``: openvino where the CPU multiplies bfloat16 natively, onnx elsewhere, for queries;
-  openvino for ingest (fastest for batches on both kinds of CPU, see the README's figures).
+  openvino for ingest (fastest for batches on both kinds of CPU, see docs/search.md's figures).
 
 Which backend and precision actually run is the fidelity guard's choice (webapp/fidelity.py,
 :func:`candidates`, webapp.embedding.select_field_encoder): a precision that moves the vectors

@@ -147,7 +147,7 @@ class NewsRecord(BaseModel):
         return f"{self.title}\n{rest}".strip()
 
 
-# Response fields kept for the earlier API's clients (README: "Moving from the earlier API").
+# Response fields kept for the earlier API's clients (docs/moving-from-the-earlier-api.md).
 COMPATIBILITY = "Compatibility field for clients of the earlier API: "
 
 

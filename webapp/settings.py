@@ -2,7 +2,7 @@
 
 Each setting is read from the environment variable ``FINNEWS_<NAME>`` (``FINNEWS_STORE_PATH``),
 by its type: numbers and booleans are parsed, strings (passwords, tokens) are taken verbatim.
-The README's settings table is generated from this class (:func:`markdown_table`) and a test
+The settings table of docs/settings.md is generated from this class (:func:`markdown_table`) and a test
 keeps the two equal; ``flask settings`` shows what a process would run with. A value that does not fit is refused at start with a message naming
 the variable and never repeating the value (it may be a secret).
 """
@@ -353,7 +353,7 @@ def configure_process(serving: bool) -> str | None:
 
 
 def markdown_table() -> str:
-    """The README's settings table."""
+    """The settings table of docs/settings.md."""
     rows = ["| variable | default | |", "|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default

@@ -43,13 +43,21 @@ corpus_cli = AppGroup(
     "--relevance",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write the judged relevance queries for this corpus to this JSONL file.",
+    help="Also write the judged relevance queries (the calibration set, which the relevance gate's "
+    "thresholds were measured on) for this corpus to this JSONL file.",
 )
-def generate_command(count: int, seed: int, output: Path, relevance: Path | None) -> None:
+@click.option(
+    "--holdout",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the held-out judged relevance queries (never used to set the thresholds) for "
+    "this corpus to this JSONL file.",
+)
+def generate_command(count: int, seed: int, output: Path, relevance: Path | None, holdout: Path | None) -> None:
     """Write COUNT synthetic news records as JSONL (one NewsRecord per line).
 
-    The defaults regenerate the committed sample; add --relevance data/relevance.jsonl to
-    regenerate its judged query set as well.
+    The defaults regenerate the committed sample; add --relevance data/relevance.jsonl
+    --holdout data/relevance_holdout.jsonl to regenerate its two judged query sets as well.
     """
     with tqdm(total=count, unit="doc", desc="generating", disable=None) as bar:
         last = 0
@@ -60,12 +68,12 @@ def generate_command(count: int, seed: int, output: Path, relevance: Path | None
                 bar.update(done - last)
                 last = done
 
-        stats = write_corpus(output, count, seed, relevance_path=relevance, progress=advance)
+        stats = write_corpus(output, count, seed, relevance_path=relevance, holdout_path=holdout, progress=advance)
     rate = stats.documents / stats.seconds if stats.seconds else float("inf")
     click.echo(f"Wrote {stats.documents:,} documents to {stats.path} in {stats.seconds:.2f} s ({rate:,.0f} docs/s).")
-    if stats.relevance_path is not None and stats.relevant_per_query is not None:
-        sizes = stats.relevant_per_query
+    for judged in stats.judged:
+        sizes = judged.relevant_per_query
         click.echo(
-            f"Wrote {stats.queries} judged queries to {stats.relevance_path} "
+            f"Wrote {judged.queries} judged queries ({judged.query_set}) to {judged.path} "
             f"(relevant documents per query: min {sizes['min']}, median {sizes['median']}, max {sizes['max']})."
         )

@@ -1,5 +1,6 @@
-"""Query sets: the judged relevance queries (data/relevance_queries.yaml), judged by the hidden
-labels, and the load benchmark's search phrases (data/benchmark_queries.yaml)."""
+"""Query sets: the judged relevance queries, judged by the hidden labels (the calibration set of
+data/relevance_queries.yaml and the held-out set of data/relevance_holdout_queries.yaml), and the
+load benchmark's search phrases (data/benchmark_queries.yaml)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,32 @@ from collections.abc import Iterable, Mapping
 from tools.corpus.news import Labels
 from tools.corpus.world import COMPANIES, SECTOR_BY_KEY, SECTORS, load
 
-# (query text, criteria over Labels), in query-id order.
-RELEVANCE_QUERIES: tuple[tuple[str, dict[str, object]], ...] = tuple(
-    (entry["query"], entry["criteria"]) for entry in load("relevance_queries")
-)
+JudgedQueries = tuple[tuple[str, dict[str, object]], ...]
+
+
+def _judged_queries(name: str) -> JudgedQueries:
+    return tuple((entry["query"], entry["criteria"]) for entry in load(name))
+
+
+# (query text, criteria over Labels), in query-id order. The calibration set is the one the
+# relevance gate's thresholds were measured on; the held-out set never was, so measuring it says
+# whether those thresholds hold for queries they were not derived from.
+RELEVANCE_QUERIES = _judged_queries("relevance_queries")
+HOLDOUT_QUERIES = _judged_queries("relevance_holdout_queries")
+# Each judged set by name: its queries and the prefix of its query ids (q01, q02, ...; h01, ...).
+QUERY_SETS: dict[str, tuple[JudgedQueries, str]] = {
+    "calibration": (RELEVANCE_QUERIES, "q"),
+    "holdout": (HOLDOUT_QUERIES, "h"),
+}
 BENCHMARK_PIECES = load("benchmark_queries")
 
 
 class Judge:
-    """Collects relevant ids per query while documents stream past, so judging a large corpus
-    keeps only the matching ids, never the documents or their labels."""
+    """Collects relevant ids per query of one of :data:`QUERY_SETS` while documents stream past,
+    so judging a large corpus keeps only the matching ids, never the documents or their labels."""
 
-    def __init__(self, queries: Iterable[tuple[str, Mapping[str, object]]] = RELEVANCE_QUERIES) -> None:
+    def __init__(self, query_set: str = "calibration") -> None:
+        queries, self.id_prefix = QUERY_SETS[query_set]
         self.queries = list(queries)
         self.hits: list[list[str]] = [[] for _ in self.queries]
 
@@ -32,7 +47,12 @@ class Judge:
 
     def rows(self) -> list[dict]:
         return [
-            {"query_id": f"q{number:02d}", "query": text, "relevant_ids": ids, "criteria": dict(criteria)}
+            {
+                "query_id": f"{self.id_prefix}{number:02d}",
+                "query": text,
+                "relevant_ids": ids,
+                "criteria": dict(criteria),
+            }
             for number, ((text, criteria), ids) in enumerate(zip(self.queries, self.hits, strict=True), start=1)
         ]
 

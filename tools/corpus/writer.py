@@ -17,7 +17,8 @@ from tools.corpus.queries import Judge, relevance_summary
 SAMPLE_COUNT = 1200
 SAMPLE_SEED = 20241101
 SAMPLE_PATH = Path("data/news_sample.jsonl")
-RELEVANCE_PATH = Path("data/relevance.jsonl")
+RELEVANCE_PATH = Path("data/relevance.jsonl")  # the calibration set
+HOLDOUT_PATH = Path("data/relevance_holdout.jsonl")  # the held-out set
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
@@ -35,9 +36,12 @@ def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
     return written
 
 
-def write_relevance(path: Path | str, count: int = SAMPLE_COUNT, seed: int = SAMPLE_SEED) -> list[dict]:
-    """Judge the relevance queries against the corpus ``(count, seed)`` and write JSONL."""
-    judgement = Judge()
+def write_relevance(
+    path: Path | str, count: int = SAMPLE_COUNT, seed: int = SAMPLE_SEED, query_set: str = "calibration"
+) -> list[dict]:
+    """Judge a relevance query set (a name in :data:`~tools.corpus.queries.QUERY_SETS`) against
+    the corpus ``(count, seed)`` and write JSONL."""
+    judgement = Judge(query_set)
     for record, labels in generate_news(count, seed):
         judgement.add(record["id"], labels)
     judged = judgement.rows()
@@ -46,13 +50,19 @@ def write_relevance(path: Path | str, count: int = SAMPLE_COUNT, seed: int = SAM
 
 
 @dataclass(frozen=True)
+class JudgedStats:
+    query_set: str  # a name in QUERY_SETS
+    path: Path
+    queries: int
+    relevant_per_query: dict[str, float]  # queries, min, median, max
+
+
+@dataclass(frozen=True)
 class CorpusStats:
     path: Path
     documents: int
     seconds: float
-    relevance_path: Path | None = None
-    queries: int = 0
-    relevant_per_query: dict[str, float] | None = None  # queries, min, median, max
+    judged: tuple[JudgedStats, ...] = ()  # the judged query sets written with the corpus
 
 
 def write_corpus(
@@ -61,33 +71,28 @@ def write_corpus(
     seed: int = SAMPLE_SEED,
     *,
     relevance_path: Path | str | None = None,
+    holdout_path: Path | str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> CorpusStats:
-    """Write ``count`` records as JSONL, one at a time. With ``relevance_path`` the judged query
-    set for the same corpus is written too, judged on the way (only matching ids are kept).
-    ``progress`` is called with the number of records written so far."""
+    """Write ``count`` records as JSONL, one at a time. With ``relevance_path`` the judged
+    calibration query set for the same corpus is written too, and with ``holdout_path`` the
+    held-out one, judged on the way (only matching ids are kept). ``progress`` is called with the
+    number of records written so far."""
     started = time.perf_counter()
-    judgement = Judge() if relevance_path is not None else None
+    targets = {"calibration": relevance_path, "holdout": holdout_path}
+    judges = {name: (Judge(name), Path(target)) for name, target in targets.items() if target is not None}
 
     def rows() -> Iterator[dict]:
         for done, (record, labels) in enumerate(generate_news(count, seed), start=1):
-            if judgement is not None:
+            for judgement, _ in judges.values():
                 judgement.add(record["id"], labels)
             yield record
             if progress is not None:
                 progress(done)
 
     written = _write_jsonl(Path(path), rows())
-    queries, summary = 0, None
-    if relevance_path is not None and judgement is not None:
+    judged_stats = []
+    for name, (judgement, target) in judges.items():
         judged = judgement.rows()
-        queries = _write_jsonl(Path(relevance_path), judged)
-        summary = relevance_summary(judged)
-    return CorpusStats(
-        Path(path),
-        written,
-        time.perf_counter() - started,
-        Path(relevance_path) if relevance_path is not None else None,
-        queries,
-        summary,
-    )
+        judged_stats.append(JudgedStats(name, target, _write_jsonl(target, judged), relevance_summary(judged)))
+    return CorpusStats(Path(path), written, time.perf_counter() - started, tuple(judged_stats))
