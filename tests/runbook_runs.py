@@ -94,8 +94,14 @@ class Run:
         ]
 
     def messages(self) -> str:
+        """What the runbook reported to the operator: its switches, scale-ins, rollbacks and failure."""
+        reports = ("Report the switch", "Report the switch back", "Report the scale-in", "Report the rollback")
         return json.dumps(
-            [r.get("msg") for r in self.results("Report the rollback") + self.results("Fail the release")]
+            [
+                r.get("msg")
+                for name in (*reports, "Report the retirement", "Fail the release")
+                for r in self.results(name)
+            ]
         )
 
     def explain(self) -> str:

@@ -8,9 +8,11 @@ release.yml -i inventories/production` with only what an operator fills in given
 line (the VPC's ids, an alarm subscription, the secrets in the environment), from a shell whose
 AWS_REGION names another region (as CloudShell's and CI's do) and, since nothing answers at
 https://search.finbert-rag.example.com here, a stand-in for the service's health answers on
-loopback. The images, validation and preflight phases are not run (they build images,
-run notebooks against the service, and check the operator's git tree), except one validation
-that finds no service.
+loopback at users' URL and the test listener's, each as the slot its listener forwards to in
+moto would (blue/green). The images, validation and preflight phases are not run (they build
+images, run notebooks against the service, and check the operator's git tree), except one
+validation that finds no service: a run that switches users stands for a passed validation by
+naming the revision it would have validated (release_validated_revision).
 
 What moto does not enforce - a module option it ignores, a request field it drops - is read from
 moto's recording of every request, i.e. what AWS would receive. Runs, in order: a first release
@@ -52,29 +54,67 @@ DOMAIN = "search.finbert-rag.example.com"
 ZONE = "finbert-rag.example.com"
 FAMILY = "finbert-rag-production-api"
 CLUSTER = "finbert-rag-production"
-SERVICE = "finbert-rag-api"
-TARGET_GROUP = "finbert-rag-production-api"
+LOAD_BALANCER = "finbert-rag-production"
+# Blue/green: each slot's ECS service and target group (playbooks/vars/service.yml).
+SLOTS = {
+    "blue": ("finbert-rag-api", "finbert-rag-production-api"),
+    "green": ("finbert-rag-api-green", "finbert-rag-production-api-green"),
+}
 REPOSITORY = "finbert-rag/production/api"
-AWS_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring", "Deploy", "Autoscaling")
-ALL_TAGS = "registry,secrets,iam,infrastructure,monitoring,deploy,autoscaling"
+AWS_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring", "Deploy", "Switch", "Autoscaling", "Retire")
+ALL_TAGS = "registry,secrets,iam,infrastructure,monitoring,deploy,switch,autoscaling,retire"
 TOKENS = "a" * 40 + "," + "b" * 40
 SHELL_REGION = "us-east-1"
 
 
 class ServiceHealth:
-    """Stands in for the service at its URL: /health answers as set (status, version)."""
+    """Stands in for the service at users' URL (the HTTPS listener, 443) and the test listener's
+    (8443): /health answers as the tasks of the slot that listener forwards to in moto would -
+    the release version tagged on the revision its service runs, ready unless nothing runs, the
+    version is `broken`, the whole service is `down` (a slow start, a yellow cluster) or the
+    version is one users' listener does not reach (`unreachable_by_users`: a rule or a firewall
+    of the users' path that the test listener does not share)."""
 
-    def __init__(self):
-        self.ready, self.version = False, ""
+    def __init__(self, aws):
+        self.aws, self.broken, self.down, self.unreachable_by_users = aws, set(), False, set()
         health = self
 
-        class Handler(JsonAnswers):
-            def do_GET(self):
-                status = "ok" if health.ready else "loading"
-                self.answer(200 if health.ready else 503, {"status": status, "version": health.version})
+        def handler(port: int):
+            class Handler(JsonAnswers):
+                def do_GET(self):
+                    version = health.version_behind(port)
+                    ready = version is not None and version not in health.broken and not health.down
+                    ready = ready and not (port == 443 and version in health.unreachable_by_users)
+                    self.answer(200 if ready else 503, {"status": "ok" if ready else "loading", "version": version})
 
-        self.server = serve_on_loopback(Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+            return Handler
+
+        self.servers = [serve_on_loopback(handler(port)) for port in (443, 8443)]
+        self.url, self.test_url = (f"http://127.0.0.1:{server.server_port}" for server in self.servers)
+
+    def version_behind(self, port: int) -> str | None:
+        """The release the listener on `port` reaches: its slot's service's revision's, if it has tasks."""
+        elbv2, ecs = self.aws("elbv2"), self.aws("ecs")
+        balancers = [
+            b for b in elbv2.describe_load_balancers()["LoadBalancers"] if b["LoadBalancerName"] == LOAD_BALANCER
+        ]
+        listeners = (
+            elbv2.describe_listeners(LoadBalancerArn=balancers[0]["LoadBalancerArn"])["Listeners"] if balancers else []
+        )
+        forward = [listener["DefaultActions"][0] for listener in listeners if listener["Port"] == port]
+        if not forward or forward[0]["Type"] != "forward":
+            return None
+        group = elbv2.describe_target_groups(TargetGroupArns=[forward[0]["TargetGroupArn"]])["TargetGroups"][0]
+        (service_name,) = [name for name, group_name in SLOTS.values() if group_name == group["TargetGroupName"]]
+        services = ecs.describe_services(cluster=CLUSTER, services=[service_name])["services"]
+        if not services or services[0]["status"] != "ACTIVE" or services[0]["desiredCount"] == 0:
+            return None
+        tags = ecs.describe_task_definition(taskDefinition=services[0]["taskDefinition"], include=["TAGS"])["tags"]
+        return {tag["key"]: tag["value"] for tag in tags}.get("release-version")
+
+    def shutdown(self):
+        for server in self.servers:
+            server.shutdown()
 
 
 def prerequisites(aws) -> dict:
@@ -134,7 +174,7 @@ def account(tmp_path_factory):
     ) as url:
         aws = aws_client_factory(url)
         network = prerequisites(aws)
-        health = ServiceHealth()
+        health = ServiceHealth(aws)
         operator = {
             "network_vpc_id": network["vpc"],
             "network_public_subnet_ids": network["public"],
@@ -142,6 +182,9 @@ def account(tmp_path_factory):
             "service_monitoring_alarm_subscriptions": [{"endpoint": "oncall@example.com", "protocol": "email"}],
             # Where this test reaches the service (nothing answers at the production URL here).
             "release_service_url": health.url,
+            "release_test_url": health.test_url,
+            # The slot users leave is scaled in at once (production keeps it 600 s).
+            "release_bake_seconds": 0,
             # The stand-in answers at once: the timeout is what a release that never turns ready
             # waits before it is rolled back (two runs here).
             "service_readiness_timeout": 6,
@@ -176,7 +219,7 @@ def account(tmp_path_factory):
         account = Account()
         account.aws, account.network, account.health, account.logs = aws, network, health, logs
         yield account
-        health.server.shutdown()
+        health.shutdown()
         write_plan(logs)
 
 
@@ -204,8 +247,31 @@ def revision_status(aws, revision: int) -> str:
     return aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:{revision}")["taskDefinition"]["status"]
 
 
-def service(aws) -> dict:
-    return aws("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+def live_slot(aws) -> str:
+    """The slot the load balancer's HTTPS listener forwards to: the one users reach."""
+    balancer = aws("elbv2").describe_load_balancers(Names=[LOAD_BALANCER])["LoadBalancers"][0]
+    listeners = aws("elbv2").describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    (https,) = [listener for listener in listeners if listener["Port"] == 443]
+    group = aws("elbv2").describe_target_groups(TargetGroupArns=[https["DefaultActions"][0]["TargetGroupArn"]])
+    name = group["TargetGroups"][0]["TargetGroupName"]
+    return next(slot for slot, (_, group_name) in SLOTS.items() if group_name == name)
+
+
+def service(aws, slot: str | None = None) -> dict:
+    """The ECS service of `slot`, by default the one users reach."""
+    name = SLOTS[slot or live_slot(aws)][0]
+    return aws("ecs").describe_services(cluster=CLUSTER, services=[name])["services"][0]
+
+
+def validated(aws) -> str:
+    """Stands for a validation that passed the revision the run registers next (the production
+    plan runs no notebooks): the switch moves users only to a revision validated in its run."""
+    revisions = [
+        arn
+        for status in ("ACTIVE", "INACTIVE")  # moto lists none for ALL
+        for arn in aws("ecs").list_task_definitions(familyPrefix=FAMILY, status=status)["taskDefinitionArns"]
+    ]
+    return f"-erelease_validated_revision={FAMILY}:{len(revisions) + 1}"
 
 
 def live_revision(aws) -> int:
@@ -216,10 +282,11 @@ def live_revision(aws) -> int:
 @pytest.fixture(scope="module")
 def first_releases(account):
     """A first release whose service never turns ready, then the first release that does."""
+    account.health.broken = {"v2.0.0"}
     failed = account.release("first-release-fails", "v2.0.0")
     failed_requests = account.requests()
-    account.health.ready, account.health.version = True, "v2.0.0"
-    passed = account.release("first-release", "v2.0.0")
+    account.health.broken = set()
+    passed = account.release("first-release", "v2.0.0", validated(account.aws))
     return failed, failed_requests, passed, account.requests(0)
 
 
@@ -237,7 +304,8 @@ def test_failure_2_the_first_release_passes_through_the_domain_record(account, f
     _, _, passed, requests = first_releases
     assert passed.returncode == 0, passed.explain()
     live = service(account.aws)
-    assert live_revision(account.aws) == 2 and live["desiredCount"] == 2
+    # Nothing served: the release went to green (blue is the first live slot), then users to it.
+    assert live_slot(account.aws) == "green" and live_revision(account.aws) == 2 and live["desiredCount"] == 2
     # The domain is an alias of the load balancer, created (and waited for) by the infrastructure phase.
     balancer = account.aws("elbv2").describe_load_balancers(Names=["finbert-rag-production"])["LoadBalancers"][0]
     zone = account.aws("route53").list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
@@ -300,9 +368,10 @@ def test_staging_in_the_same_account_leaves_production_s_images_alone(account, f
 
 def test_failure_4_health_checks_and_timeouts(first_releases):
     *_, requests = first_releases
-    [group] = sent(requests, "CreateTargetGroup")
-    assert group["HealthCheckPath"] == ["/health/ready"]
-    check_timeout = int(group["HealthCheckTimeoutSeconds"][0])
+    groups = sent(requests, "CreateTargetGroup")
+    assert sorted(group["Name"][0] for group in groups) == sorted(group for _, group in SLOTS.values())
+    assert {group["HealthCheckPath"][0] for group in groups} == {"/health/ready"}
+    check_timeout = min(int(group["HealthCheckTimeoutSeconds"][0]) for group in groups)
     for definition in sent(requests, "RegisterTaskDefinition"):
         [container] = definition["containerDefinitions"]
         command = " ".join(container["healthCheck"]["command"])
@@ -355,7 +424,7 @@ def test_failure_7_network_shape_and_autoscaling(account, first_releases):
     assert sorted(network["subnets"]) == sorted(account.network["private"]) and network["assignPublicIp"] == "DISABLED"
     autoscaling = account.aws("application-autoscaling")
     [target] = autoscaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
-    assert target["ResourceId"] == f"service/{CLUSTER}/{SERVICE}" and (
+    assert target["ResourceId"] == f"service/{CLUSTER}/{SLOTS['green'][0]}" and (
         target["MinCapacity"],
         target["MaxCapacity"],
     ) == (
@@ -432,9 +501,10 @@ def rerun(account, first_releases):
     """ECS registers a task, autoscaling sets 4 tasks and an operator subscribes by hand; then
     the same release again."""
     aws = account.aws
-    group = aws("elbv2").describe_target_groups(Names=[TARGET_GROUP])["TargetGroups"][0]["TargetGroupArn"]
+    slot = live_slot(aws)
+    group = aws("elbv2").describe_target_groups(Names=[SLOTS[slot][1]])["TargetGroups"][0]["TargetGroupArn"]
     aws("elbv2").register_targets(TargetGroupArn=group, Targets=[{"Id": "10.40.10.25", "Port": 8000}])
-    aws("ecs").update_service(cluster=CLUSTER, service=SERVICE, desiredCount=4)
+    aws("ecs").update_service(cluster=CLUSTER, service=SLOTS[slot][0], desiredCount=4)
     topic = next(t["TopicArn"] for t in aws("sns").list_topics()["Topics"] if t["TopicArn"].endswith("-alarms"))
     aws("sns").subscribe(TopicArn=topic, Protocol="email", Endpoint="added-by-hand@example.com")
     run = account.release("re-run", "v2.0.0")
@@ -486,11 +556,11 @@ def test_a_rerun_whose_service_does_not_turn_ready_rolls_nothing_back(account, r
     nothing of its own to roll back; before, it rolled back along the revision's tags, and a
     revision without one (this release followed a failed first release) was scaled to 0."""
     serving, count = live_revision(account.aws), service(account.aws)["desiredCount"]
-    account.health.ready = False
+    account.health.down = True
     try:
         run = account.release("rerun-not-ready", "v2.0.0")
     finally:
-        account.health.ready = True
+        account.health.down = False
     assert run.returncode != 0
     assert "NOTHING ROLLED BACK: v2.0.0 failed to deploy" in run.messages(), run.explain()
     assert "RELEASE FAILED: v2.0.0 did not deploy (nothing rolled back" in run.messages()
@@ -554,19 +624,24 @@ def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(ac
     """One environment value and one secret changed, and the secrets put under a KMS key named by
     its alias: a new revision, which reads the version of each secret this run stored, and an
     execution role that may decrypt with that key through Secrets Manager only."""
-    before = live_revision(account.aws)
+    before, slot = live_revision(account.aws), live_slot(account.aws)
+    # Autoscaling scaled in again: moto starts MOTO_ECS_SERVICE_RUNNING (2) tasks in a service it
+    # creates, whatever its count, and the slot the release goes to is created with users' count.
+    account.aws("ecs").update_service(cluster=CLUSTER, service=SLOTS[slot][0], desiredCount=2)
     run = account.release(
         "changed-environment-and-secret",
         "v2.0.0",
+        validated(account.aws),
         '-e{"ecs_deploy_extra_environment": {"FINNEWS_WORKERS": "2", "FINNEWS_STORE_BACKEND": "elasticsearch",'
         ' "FINNEWS_ES_HOSTS": "https://search-es.finbert-rag.example.com:9200", "FINNEWS_ES_INDEX": "finnews-2"}}',
         f"-erelease_secrets_kms_key={KMS_ALIAS}",
-        tags="secrets,iam,infrastructure,deploy",
+        tags="secrets,iam,infrastructure,deploy,switch,autoscaling,retire",
         env={"FINNEWS_API_TOKENS": "c" * 40},
     )
     assert run.returncode == 0, run.explain()
     live = live_revision(account.aws)
-    assert live == before + 1
+    # To the other slot, then users switched to it; the slot they left scaled in after its bake time.
+    assert live == before + 1 and live_slot(account.aws) != slot and service(account.aws, slot)["desiredCount"] == 0
     definition = account.aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:{live}", include=["TAGS"])
     [container] = definition["taskDefinition"]["containerDefinitions"]
     assert {"name": "FINNEWS_ES_INDEX", "value": "finnews-2"} in container["environment"]
@@ -633,7 +708,7 @@ def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, 
         SecretId=elasticsearch, RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False
     )
     secretsmanager.put_secret_value(SecretId=elasticsearch, SecretString='{"api_key": "rotated-0123456789abcdef"}')
-    account.health.version = "v2.0.0"  # v2.1.0 never turns ready
+    account.health.broken = {"v2.1.0"}  # v2.1.0 never turns ready
     run = account.release(
         "failed-release",
         "v2.1.0",
@@ -642,8 +717,9 @@ def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, 
         env={"FINNEWS_API_TOKENS": "d" * 40},
     )
     assert run.returncode != 0
-    assert "ROLLED BACK: v2.1.0 failed to deploy" in run.messages(), run.explain()
-    assert f"{serving} (v2.0.0) again" in run.messages()
+    assert "SCALED IN: v2.1.0 failed to deploy" in run.messages(), run.explain()
+    # Users never reached v2.1.0: it ran behind the test listener only, then was scaled in.
+    assert f"({serving}, v2.0.0) throughout" in run.messages()
     assert f"{FAMILY}:{live_revision(account.aws)}" == serving
     failed = f"{FAMILY}:{live_revision(account.aws) + 1}"
     assert revision_status(account.aws, live_revision(account.aws) + 1) == "INACTIVE"
@@ -668,6 +744,60 @@ def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, 
         ]
 
     assert named("prod") == named("latest") == named("v2.0.0") != named("v2.1.0")
+
+
+def test_a_release_users_are_not_answered_by_is_switched_back(account, rerun, kms_key):
+    """Validated through the test listener, switched to, and then users' own listener does not get
+    answers from it: users are switched back at once to the tasks they left, which never stopped,
+    and the release is scaled in."""
+    slot, serving = live_slot(account.aws), live_revision(account.aws)
+    count = service(account.aws)["desiredCount"]
+    account.health.unreachable_by_users = {"v2.2.0"}
+    try:
+        run = account.release(
+            "switched-back",
+            "v2.2.0",
+            validated(account.aws),
+            f"-erelease_secrets_kms_key={KMS_ALIAS}",
+            "-erelease_switch_check_timeout=5",
+            tags="secrets,iam,infrastructure,deploy,switch,autoscaling,retire",
+            env={"FINNEWS_API_TOKENS": "d" * 40},
+        )
+    finally:
+        account.health.unreachable_by_users = set()
+    assert run.returncode != 0
+    assert "SWITCHED BACK: users reach" in run.messages() and "no task was started" in run.messages(), run.explain()
+    assert "RELEASE FAILED: v2.2.0 failed its switch (scaled in; users stayed on v2.0.0" in run.messages()
+    assert live_slot(account.aws) == slot and live_revision(account.aws) == serving
+    assert service(account.aws)["desiredCount"] == count
+    other = "green" if slot == "blue" else "blue"
+    assert service(account.aws, other)["desiredCount"] == 0 and revision_status(account.aws, serving + 2) == "INACTIVE"
+    # The serving slot's service was never touched: its tasks served throughout.
+    assert not [
+        request for request in sent(account.requests(), "UpdateService") if request["service"] == SLOTS[slot][0]
+    ]
+
+
+def test_a_rollback_by_hand_in_the_bake_time_switches_back_without_a_task(account, rerun, kms_key):
+    """A release whose retire phase has not run yet (its bake time): --tags rollback points users'
+    listener back at the slot they left, whose tasks still run, and starts no task."""
+    slot, serving = live_slot(account.aws), live_revision(account.aws)
+    run = account.release(
+        "release-in-its-bake-time",
+        "v2.3.0",
+        validated(account.aws),
+        f"-erelease_secrets_kms_key={KMS_ALIAS}",
+        tags="secrets,iam,infrastructure,deploy,switch,autoscaling",
+        env={"FINNEWS_API_TOKENS": "d" * 40},
+    )
+    assert run.returncode == 0, run.explain()
+    assert live_slot(account.aws) != slot and service(account.aws, slot)["desiredCount"] > 0
+    rollback = account.release("rollback-by-switch", "v2.3.0", tags="rollback")
+    assert rollback.returncode == 0, rollback.explain()
+    assert "SWITCHED BACK: users reach" in rollback.messages() and "v2.0.0) again" in rollback.messages()
+    assert live_slot(account.aws) == slot and live_revision(account.aws) == serving
+    writes = writes_of(account.requests())
+    assert not writes & {"CreateService", "UpdateService", "RunTask", "StartTask"}, writes
 
 
 def test_a_name_that_is_a_cname_is_refused_before_anything_changes(account, rerun):

@@ -43,12 +43,34 @@ pytestmark = [pytest.mark.timeout(1800), pytest.mark.rehearsal]
 
 FAMILY = "finbert-rag-local-api"
 CLUSTER = "finbert-rag-local"
-SERVICE = "finbert-rag-api"
-TARGET_GROUP = "finbert-rag-local-api"
+# Blue/green: each slot's ECS service and target group (playbooks/vars/service.yml).
+SLOTS = {
+    "blue": ("finbert-rag-api", "finbert-rag-local-api"),
+    "green": ("finbert-rag-api-green", "finbert-rag-local-api-green"),
+}
 REPOSITORY = "finbert-rag/local/api"
 BIN = Path(sys.executable).parent
 # Phases that must change nothing on a second run with nothing changed: every one that reaches AWS.
-STEADY_PHASES = ("Registry", "Secrets", "IAM", "Images", "Infrastructure", "Monitoring", "Deploy", "Autoscaling")
+STEADY_PHASES = (
+    "Registry",
+    "Secrets",
+    "IAM",
+    "Images",
+    "Infrastructure",
+    "Monitoring",
+    "Deploy",
+    "Switch",
+    "Autoscaling",
+    "Retire",
+)
+# A stand-in per slot, and an edge per listener (users' HTTPS, and the test listener).
+PORTS = (
+    "rehearsal_aws_port",
+    "rehearsal_ecs_tasks_blue_port",
+    "rehearsal_ecs_tasks_green_port",
+    "rehearsal_edge_port",
+    "rehearsal_edge_test_port",
+)
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +113,7 @@ def rehearsal(tmp_path_factory, model_cache_dir, sample_index, oci_registry):
     subprocess.run(["git", "commit", "--quiet", "--message=Rehearsed tree"], **git)
     subprocess.run(["git", "init", "--quiet", "--bare", str(base / "remote.git")], **git)
     subprocess.run(["git", "remote", "add", "origin", str(base / "remote.git")], **git)
-    ports = {name: free_port() for name in ("rehearsal_aws_port", "rehearsal_ecs_tasks_port", "rehearsal_edge_port")}
+    ports = {name: free_port() for name in PORTS}
     ports["rehearsal_registry_port"] = int(oci_registry.rsplit(":", 1)[1])
     logs = ARTIFACTS / "rehearsal"
     shutil.rmtree(logs, ignore_errors=True)
@@ -159,8 +181,23 @@ def emulated_aws(rehearsal):
         yield aws_client_factory(url)
 
 
+def live_slot(aws) -> str:
+    """The slot the load balancer's HTTPS listener forwards to: the one users reach."""
+    balancer = aws("elbv2").describe_load_balancers(Names=["finbert-rag-local"])["LoadBalancers"][0]
+    listeners = aws("elbv2").describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    (https,) = [listener for listener in listeners if listener["Port"] == 443]
+    group = aws("elbv2").describe_target_groups(TargetGroupArns=[https["DefaultActions"][0]["TargetGroupArn"]])
+    name = group["TargetGroups"][0]["TargetGroupName"]
+    return next(slot for slot, (_, group_name) in SLOTS.items() if group_name == name)
+
+
+def service_state(aws, slot: str) -> dict:
+    return aws("ecs").describe_services(cluster=CLUSTER, services=[SLOTS[slot][0]])["services"][0]
+
+
 def service_revision(aws) -> str:
-    service = aws("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
+    """The revision users reach: the live slot's."""
+    service = service_state(aws, live_slot(aws))
     return service["taskDefinition"].split("/")[-1]
 
 
@@ -168,8 +205,8 @@ def revision_status(aws, revision: int) -> str:
     return aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:{revision}")["taskDefinition"]["status"]
 
 
-def registered_targets(aws) -> list[tuple[str, int]]:
-    group = aws("elbv2").describe_target_groups(Names=[TARGET_GROUP])["TargetGroups"][0]["TargetGroupArn"]
+def registered_targets(aws, slot: str) -> list[tuple[str, int]]:
+    group = aws("elbv2").describe_target_groups(Names=[SLOTS[slot][1]])["TargetGroups"][0]["TargetGroupArn"]
     targets = aws("elbv2").describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]
     return [(target["Target"]["Id"], target["Target"]["Port"]) for target in targets]
 
@@ -212,17 +249,19 @@ def test_first_release(rehearsal, release):
     )
     pushed = subprocess.run(["git", "ls-remote", "--tags", str(rehearsal.remote)], capture_output=True, text=True)
     assert "refs/tags/v1.0.0" in pushed.stdout
-    # The release answered through the edge: the name's record, the load balancer, the stand-in's target.
-    stand_in = ("127.0.0.1", rehearsal.ports["rehearsal_ecs_tasks_port"])
-    assert (
-        f"target {stand_in[0]}:{stand_in[1]} is healthy (/health/ready answered 200)"
-        in (rehearsal.state / "edge.log").read_text()
-    )
+    # Nothing served before: the release went to green (blue is the first live slot), was
+    # validated through the test listener's edge, then users were switched to it. It answered
+    # through each edge: the name's record, the load balancer, the listener, the stand-in's target.
+    stand_in = ("127.0.0.1", rehearsal.ports["rehearsal_ecs_tasks_green_port"])
+    healthy = f"target {stand_in[0]}:{stand_in[1]} is healthy (/health/ready answered 200)"
+    assert healthy in (rehearsal.state / "edge-test.log").read_text()
+    assert healthy in (rehearsal.state / "edge.log").read_text()
+    assert "SWITCHED: users reach finbert-rag-api-green" in run.messages(), run.explain()
 
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:1"
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:1"
         # The stand-in registered itself as ECS registers a task; nothing deregistered it.
-        assert registered_targets(aws) == [stand_in]
+        assert registered_targets(aws, "green") == [stand_in] and registered_targets(aws, "blue") == []
         balancer = aws("elbv2").describe_load_balancers(Names=["finbert-rag-local"])["LoadBalancers"][0]
         zone = aws("route53").list_hosted_zones_by_name(DNSName="finbert-rag.rehearsal.test")["HostedZones"][0]["Id"]
         records = aws("route53").list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
@@ -231,8 +270,7 @@ def test_first_release(rehearsal, release):
         # Tasks in the private subnets (routed to the NAT gateway), the load balancer in the public ones.
         subnets = {s["SubnetId"]: s["Tags"] for s in aws("ec2").describe_subnets()["Subnets"] if "Tags" in s}
         names = {subnet: {t["Key"]: t["Value"] for t in tags}.get("Name", "") for subnet, tags in subnets.items()}
-        service = aws("ecs").describe_services(cluster=CLUSTER, services=[SERVICE])["services"][0]
-        network = service["networkConfiguration"]["awsvpcConfiguration"]
+        network = service_state(aws, "green")["networkConfiguration"]["awsvpcConfiguration"]
         assert all("-private-" in names[subnet] for subnet in network["subnets"])
         assert network["assignPublicIp"] == "DISABLED"
         assert all("-public-" in names[az["SubnetId"]] for az in balancer["AvailabilityZones"])
@@ -274,6 +312,7 @@ def test_first_release(rehearsal, release):
         assert {(listener["Port"], listener["DefaultActions"][0]["Type"]) for listener in listeners} == {
             (80, "redirect"),
             (443, "forward"),
+            (8443, "forward"),  # the test listener, to the slot users do not reach
         }
         assert aws("cloudwatch").get_dashboard(DashboardName="finbert-rag-local")["DashboardBody"]
         alarms = {alarm["AlarmName"] for alarm in aws("cloudwatch").describe_alarms()["MetricAlarms"]}
@@ -292,7 +331,9 @@ def test_first_release(rehearsal, release):
             )
         } <= alarms
         targets = aws("application-autoscaling").describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
-        assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(1, 2)]
+        assert [(t["ResourceId"], t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [
+            (f"service/{CLUSTER}/finbert-rag-api-green", 1, 2)
+        ]
 
 
 def test_rerun_changes_nothing(rehearsal, release):
@@ -303,10 +344,12 @@ def test_rerun_changes_nothing(rehearsal, release):
         phase: run.changed_tasks(phase) for phase in STEADY_PHASES
     }
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:1"
+        # The release already served: nothing was deployed or switched, and it was validated as users reach it.
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:1"
         assert len(aws("ecs").list_task_definitions(familyPrefix=FAMILY)["taskDefinitionArns"]) == 1
         # The infrastructure phase left the running task in the load balancer.
-        assert registered_targets(aws) == [("127.0.0.1", rehearsal.ports["rehearsal_ecs_tasks_port"])]
+        assert registered_targets(aws, "green") == [("127.0.0.1", rehearsal.ports["rehearsal_ecs_tasks_green_port"])]
+    assert "v1.0.0 already serves: nothing to switch" in run.output
 
 
 def test_rerun_with_a_changed_secret_registers_a_revision(rehearsal, release):
@@ -318,11 +361,15 @@ def test_rerun_with_a_changed_secret_registers_a_revision(rehearsal, release):
     # Only the phases a changed secret reaches, as an operator resumes a release in part: a
     # partial run (--tags) must be as safe as a whole one.
     run = release(
-        "re-run-changed-secret", "-erelease_version=v1.0.0", "--tags=secrets,iam,infrastructure,deploy,validate"
+        "re-run-changed-secret",
+        "-erelease_version=v1.0.0",
+        "--tags=secrets,iam,infrastructure,deploy,validate,switch,autoscaling,retire",
     )
     assert run.returncode == 0, run.explain()
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:2"
+        # To blue, then users switched to it; green (the revision before) kept warm, then scaled in.
+        assert live_slot(aws) == "blue" and service_revision(aws) == f"{FAMILY}:2"
+        assert service_state(aws, "green")["desiredCount"] == 0
         tags = aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:2", include=["TAGS"])["tags"]
         tags = {tag["key"]: tag["value"] for tag in tags}
         assert tags["release-version"] == "v1.0.0" and tags["previous-task-definition"] == f"{FAMILY}:1"
@@ -332,11 +379,53 @@ def test_second_release(rehearsal, release):
     # At -vvv, which shows each module's command line and environment: secrets must stay out.
     run = release("second-release", "-erelease_version=v1.1.0", "-vvv")
     assert run.returncode == 0, run.explain()
+    # Validated through the test listener while users were still answered by v1.0.0, then switched.
+    before = run.results("service_readiness : Wait until the service is ready with v1.0.0")
+    assert before and before[-1]["json"]["version"] == "v1.0.0", run.explain()
+    after = run.results("service_readiness : Wait until the service is ready with v1.1.0")
+    assert after and after[-1]["json"]["version"] == "v1.1.0"
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:3"
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:3"
+        assert service_state(aws, "blue")["desiredCount"] == 0
 
 
-def test_broken_release_is_rolled_back(rehearsal, release):
+def test_a_validate_only_run_that_fails_changes_nothing(rehearsal, release):
+    """--tags validate alone validates what users reach; when a check fails (here a corpus size
+    the store cannot have), nothing is rolled back or scaled in: the run deployed nothing."""
+    run = release(
+        "validate-only-fails",
+        "-erelease_version=v1.1.0",
+        "--tags=validate",
+        "-e" + json.dumps({"release_validation_overrides": {**SHARED_HOST_LIMITS, "min_documents": 10**9}}),
+    )
+    assert run.returncode != 0
+    assert "NOTHING ROLLED BACK: v1.1.0 failed validation" in run.messages(), run.explain()
+    assert "health: documents in the store" in run.output
+    with emulated_aws(rehearsal) as aws:
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:3"
+        assert revision_status(aws, 3) == "ACTIVE" and service_state(aws, "green")["desiredCount"] == 1
+
+
+def test_a_failing_rerun_of_the_serving_release_changes_nothing(rehearsal, release):
+    """The release that serves run again, as the README's way to resume, while a check fails for
+    a reason of the day (here a corpus size the store cannot have): it deploys nothing, so it
+    switches, rolls back and scales in nothing. Before, a re-run rolled the serving release back
+    to the one before, or scaled a first release to 0."""
+    run = release(
+        "re-run-fails",
+        "-erelease_version=v1.1.0",
+        "-e" + json.dumps({"release_validation_overrides": {**SHARED_HOST_LIMITS, "min_documents": 10**9}}),
+    )
+    assert run.returncode != 0
+    assert "NOTHING ROLLED BACK: v1.1.0 failed validation" in run.messages(), run.explain()
+    assert "v1.1.0 already serves" in run.output
+    with emulated_aws(rehearsal) as aws:
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:3"
+        assert revision_status(aws, 3) == "ACTIVE" and service_state(aws, "green")["desiredCount"] == 1
+        assert service_state(aws, "blue")["desiredCount"] == 0
+
+
+def test_broken_release_is_scaled_in(rehearsal, release):
     # The new revision's service never turns ready: its model cache is not where it says. It
     # cannot turn ready later, so the release gives up after 20 s instead of waiting out more.
     # The release also stores a new API token: the revision served again reads the version of
@@ -353,20 +442,19 @@ def test_broken_release_is_rolled_back(rehearsal, release):
         "-eservice_readiness_timeout=20",
     )
     assert run.returncode != 0
-    assert "ROLLED BACK: v1.2.0 failed to deploy" in run.messages(), run.failures()
+    assert "SCALED IN: v1.2.0 failed to deploy" in run.messages(), run.failures()
     assert "RELEASE FAILED" in run.messages()
-    assert f"{FAMILY}:3 (v1.1.0) again, stable and ready" in run.messages()
-    # The restored stand-in really served v1.1.0 again, through the edge.
-    served = run.results("service_readiness : Wait until the service is ready with v1.1.0")
-    assert served and served[-1]["status"] == 200 and served[-1]["json"]["version"] == "v1.1.0"
+    assert "Users reached finbert-rag-api-green (finbert-rag-local-api:3, v1.1.0) throughout" in run.messages()
     assert_stopped(rehearsal)
-    # What the restored revision's stand-in was started with, as ECS would start its tasks.
+    # The serving revision's stand-in was never restarted: it reads the secret's version it was
+    # released with, not the one this release stored.
     started_with = dict(
-        line.split("=", 1) for line in (rehearsal.state / "ecs-task.env").read_text().splitlines() if "=" in line
+        line.split("=", 1) for line in (rehearsal.state / "ecs-task-green.env").read_text().splitlines() if "=" in line
     )
     assert shlex.split(started_with["FINNEWS_API_TOKENS"]) == [served_token]
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:3"
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:3"
+        assert service_state(aws, "blue")["desiredCount"] == 0
         assert revision_status(aws, 4) == "INACTIVE"
         # Whoever pulls prod or latest gets v1.1.0 again.
         assert image_manifest(aws, "prod") == image_manifest(aws, "latest") == image_manifest(aws, "v1.1.0")
@@ -382,7 +470,8 @@ def test_rollback_by_hand(rehearsal, release):
     assert run.returncode == 0, run.explain()
     assert f"{FAMILY}:2 (v1.0.0) again" in run.messages()
     with emulated_aws(rehearsal) as aws:
-        assert service_revision(aws) == f"{FAMILY}:2"
+        # Blue was scaled in after the second release's bake time: the serving slot is rolled back.
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:2"
         assert revision_status(aws, 3) == "INACTIVE"
         assert image_manifest(aws, "prod") == image_manifest(aws, "v1.0.0")
 
@@ -391,8 +480,8 @@ def test_secrets_never_in_the_output(rehearsal):
     values = secret_values(rehearsal)
     assert values and all(len(value) >= 32 for value in values)
     outputs = [path.read_text() for path in rehearsal.logs.iterdir()]
-    # The six runs above, each with its JSON output and its stderr.
-    assert len([path for path in rehearsal.logs.iterdir() if path.suffix in (".json", ".stderr")]) == 12
+    # The eight runs above, each with its JSON output and its stderr.
+    assert len([path for path in rehearsal.logs.iterdir() if path.suffix in (".json", ".stderr")]) == 16
     for value in values:
         assert not any(value in output for output in outputs)
 
@@ -407,9 +496,13 @@ def test_validation_reports_keep_history_provenance_and_edge_checks(rehearsal):
     for summary in summaries:
         attempts.setdefault(summary["release"], []).append(summary)
     # Every attempt kept: v1.0.0 validated three times (the first release, its re-run and the
-    # re-run with a changed secret), v1.1.0 once; v1.2.0 never deployed, so never validated.
-    assert {release: len(found) for release, found in attempts.items()} == {"v1.0.0": 3, "v1.1.0": 1}
+    # re-run with a changed secret), v1.1.0 three times (its release, then the validate-only run
+    # and the re-run that failed); v1.2.0 never answered, so never validated.
+    assert {release: len(found) for release, found in attempts.items()} == {"v1.0.0": 3, "v1.1.0": 3}
     second = attempts["v1.1.0"][0]
+    # Validated through the test listener, before users were switched to it.
+    assert second["base_url"] == f"http://127.0.0.1:{rehearsal.ports['rehearsal_edge_test_port']}"
+    assert attempts["v1.1.0"][1]["base_url"] == f"http://127.0.0.1:{rehearsal.ports['rehearsal_edge_port']}"
     assert second["passed"], second["failed"]
     provenance = second["provenance"]
     assert provenance["environment"] == "local" and provenance["backend"] == "embedded"

@@ -31,7 +31,9 @@ PHASES = (
     "monitoring",
     "deploy",
     "validate",
+    "switch",
     "autoscaling",
+    "retire",
     "rollback",
 )
 
@@ -183,13 +185,16 @@ def expected_names(environment: str) -> dict:
     return {
         "service_environment_name": f"finbert-rag-{environment}",
         "service_cluster": f"finbert-rag-{environment}",
-        "service_ecs_service": "finbert-rag-api",
+        # Blue keeps the single service's and target group's names of the releases before blue/green.
+        "service_slots": {
+            "blue": {"service": "finbert-rag-api", "target_group": f"finbert-rag-{environment}-api"},
+            "green": {"service": "finbert-rag-api-green", "target_group": f"finbert-rag-{environment}-api-green"},
+        },
         "service_task_family": f"finbert-rag-{environment}-api",
         "service_execution_role": f"finbert-rag-{environment}-task-execution",
         "service_task_role": f"finbert-rag-{environment}-task",
         "service_log_group": f"/ecs/finbert-rag-{environment}",
         "service_load_balancer": f"finbert-rag-{environment}",
-        "service_target_group": f"finbert-rag-{environment}-api",
         "service_api_repository": f"finbert-rag/{environment}/api",
         "service_images": [f"finbert-rag/{environment}/api"],
         "service_secrets": [f"finbert-rag/{environment}/elasticsearch", f"finbert-rag/{environment}/api-tokens"],
@@ -229,5 +234,6 @@ def test_resource_names(inventory, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rendered = json.loads(output.read_text())
     assert rendered == expected
-    assert max(len(rendered["service_load_balancer"]), len(rendered["service_target_group"])) <= 32
+    groups = [slot["target_group"] for slot in rendered["service_slots"].values()]
+    assert max(len(name) for name in [rendered["service_load_balancer"], *groups]) <= 32
     assert max(len(rendered["service_execution_role"]), len(rendered["service_task_role"])) <= 64

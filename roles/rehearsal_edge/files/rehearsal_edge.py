@@ -1,21 +1,30 @@
-"""The rehearsal's edge: the way a user's request takes to the service in AWS - the service's name
-in Route 53, the load balancer that name is an alias of, its HTTPS listener's target group and
-that group's healthy targets - followed on loopback through the state moto holds.
+"""The rehearsal's edge: the way a request takes to the service in AWS - the service's name in
+Route 53, the load balancer that name is an alias of, its HTTPS listener on one port (--listener-
+port: 443 for users, the blue/green test listener's port for a release under validation), that
+listener's target group and the group's healthy targets - followed on loopback through the state
+moto holds. One edge plays one listener: the rehearsal runs one per listener it reaches.
 
-moto records a load balancer, its listeners, target group and targets, and a Route 53 record,
+moto records a load balancer, its listeners, target groups and targets, and a Route 53 record,
 but routes nothing. This process does: a request to it is forwarded to a target registered in
-the target group the service's name leads to, as the load balancer would forward it, once the
+the target group the listener forwards to, as the load balancer would forward it, once the
 target has passed the target group's own health check (its path, timeout, thresholds and success
-codes). Anything broken on the way - no record, a record pointing elsewhere, no HTTPS listener
-forwarding, no registered or no healthy target - is answered 502 or 503 with a JSON body naming
-it, as a user would meet it. So a release that deregisters the service's tasks, leaves the name
-unmanaged or checks the wrong path fails in the rehearsal as it would in production.
+codes). Anything broken on the way - no record, a record pointing elsewhere, no HTTPS listener on
+the port, a listener not forwarding, no registered or no healthy target - is answered 502 or 503
+with a JSON body naming it, as a user would meet it. So a release that deregisters the service's
+tasks, leaves the name unmanaged or checks the wrong path fails in the rehearsal as it would in
+production.
+
+As a load balancer does, the edge health-checks the targets of every target group its listeners
+forward to, not only its own listener's: a listener switched to the group another listener
+forwards to (a blue/green release's switch) finds that group's targets already healthy and
+loses no request.
 
 Differences from AWS, all on purpose: plain HTTP on loopback (the listener's TLS is not played);
 the route is followed again at most every --interval seconds, when a request comes (AWS's DNS
 caching and health-check intervals are longer: a rehearsal takes seconds, not minutes); no
 fail-open (a real load balancer sends traffic to every target when none is healthy: ECS then
-replaces those tasks, and the rehearsal has no ECS to do it).
+replaces those tasks, and the rehearsal has no ECS to do it); only a listener's default action
+is followed (and its first target group when it forwards to several), not its rules.
 
 The route is read from moto only while a request waits for it, never in the background: moto
 draws its ids from one seeded generator, and the rehearsal replays the requests it recorded to
@@ -24,7 +33,8 @@ The targets' health checks, which do not touch moto, run in the background.
 
 AWS is reached through boto3's usual environment (AWS_ENDPOINT_URL: moto). GET
 /.rehearsal-edge/route answers the current route (200), for a person or a test to read; the
-rehearsal waits on /.rehearsal-edge/alive, which reads nothing.
+rehearsal waits on /.rehearsal-edge/alive, which reads nothing (it says the listener port the edge
+plays, so that a rehearsal can tell two edges apart).
 """
 
 from __future__ import annotations
@@ -84,8 +94,23 @@ def _codes_match(status: int, codes: str) -> bool:
     return False
 
 
-def follow(route53, elbv2, domain: str) -> tuple[str, TargetGroup]:
-    """The load balancer (its DNS name) and target group that requests to `domain` reach."""
+@dataclass
+class Route:
+    load_balancer: str  # its DNS name
+    group: TargetGroup  # the one the listener forwards to
+    groups: list[TargetGroup]  # every one the load balancer's listeners forward to (health-checked)
+
+
+def _forwarded_group(listener: dict) -> str | None:
+    """The target group a listener's default action forwards to, if it forwards."""
+    for action in listener.get("DefaultActions", []):
+        if action["Type"] == "forward":
+            return action.get("TargetGroupArn") or action["ForwardConfig"]["TargetGroups"][0]["TargetGroupArn"]
+    return None
+
+
+def follow(route53, elbv2, domain: str, listener_port: int = 443) -> Route:
+    """The load balancer and target group that requests to `domain` on `listener_port` reach."""
     name = domain.lower().rstrip(".") + "."
     zones = [
         zone
@@ -115,43 +140,51 @@ def follow(route53, elbv2, domain: str) -> tuple[str, TargetGroup]:
         raise NoRoute(502, f"{domain}: its record points at {alias}, which is no load balancer of this account")
     balancer = balancers[0]
     listeners = elbv2.describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
-    forward = next(
-        (
-            action
-            for listener in listeners
-            if listener["Protocol"] == "HTTPS"
-            for action in listener.get("DefaultActions", [])
-            if action["Type"] == "forward"
-        ),
+    listener = next(
+        (listener for listener in listeners if listener["Protocol"] == "HTTPS" and listener["Port"] == listener_port),
         None,
     )
-    if forward is None:
+    if listener is None:
         raise NoRoute(
-            503, f"{domain}: the load balancer {balancer['LoadBalancerName']} has no HTTPS listener forwarding"
+            503,
+            f"{domain}: the load balancer {balancer['LoadBalancerName']} has no HTTPS listener on port {listener_port}",
         )
-    group_arn = forward.get("TargetGroupArn") or forward["ForwardConfig"]["TargetGroups"][0]["TargetGroupArn"]
-    group = elbv2.describe_target_groups(TargetGroupArns=[group_arn])["TargetGroups"][0]
-    registered = elbv2.describe_target_health(TargetGroupArn=group_arn)["TargetHealthDescriptions"]
-    targets = [
-        (target["Target"]["Id"], int(target["Target"]["Port"]))
-        for target in registered
-        if target.get("TargetHealth", {}).get("State") not in ("unused", "draining")
-    ]
-    return balancer["DNSName"], TargetGroup(
-        arn=group_arn,
-        path=group.get("HealthCheckPath", "/"),
-        timeout=float(group.get("HealthCheckTimeoutSeconds", 5)),
-        healthy_threshold=int(group.get("HealthyThresholdCount", 5)),
-        unhealthy_threshold=int(group.get("UnhealthyThresholdCount", 2)),
-        success_codes=group.get("Matcher", {}).get("HttpCode", "200"),
-        targets=targets,
-    )
+    group_arn = _forwarded_group(listener)
+    if group_arn is None:
+        raise NoRoute(
+            503,
+            f"{domain}: the HTTPS listener on port {listener_port} of the load balancer"
+            f" {balancer['LoadBalancerName']} does not forward",
+        )
+    # Every group a listener forwards to: the load balancer health-checks them all.
+    arns = list(dict.fromkeys([group_arn, *filter(None, map(_forwarded_group, listeners))]))
+    groups = []
+    for group in elbv2.describe_target_groups(TargetGroupArns=arns)["TargetGroups"]:
+        registered = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
+        groups.append(
+            TargetGroup(
+                arn=group["TargetGroupArn"],
+                path=group.get("HealthCheckPath", "/"),
+                timeout=float(group.get("HealthCheckTimeoutSeconds", 5)),
+                healthy_threshold=int(group.get("HealthyThresholdCount", 5)),
+                unhealthy_threshold=int(group.get("UnhealthyThresholdCount", 2)),
+                success_codes=group.get("Matcher", {}).get("HttpCode", "200"),
+                targets=[
+                    (target["Target"]["Id"], int(target["Target"]["Port"]))
+                    for target in registered
+                    if target.get("TargetHealth", {}).get("State") not in ("unused", "draining")
+                ],
+            )
+        )
+    group = next(group for group in groups if group.arn == group_arn)
+    return Route(load_balancer=balancer["DNSName"], group=group, groups=groups)
 
 
 @dataclass
 class Edge:
     domain: str
     interval: float
+    listener_port: int = 443
     route53: object = None
     elbv2: object = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -159,8 +192,10 @@ class Edge:
     refreshed_at: float = float("-inf")
     load_balancer: str = ""
     group: TargetGroup | None = None
+    groups: dict[str, TargetGroup] = field(default_factory=dict)
     problem: NoRoute | None = NoRoute(503, "the route has not been followed yet")
-    health: dict[tuple[str, int], TargetHealth] = field(default_factory=dict)
+    # Per target group and target, as a load balancer keeps it.
+    health: dict[tuple[str, tuple[str, int]], TargetHealth] = field(default_factory=dict)
     _turn: itertools.count = field(default_factory=itertools.count)
 
     def refresh(self) -> None:
@@ -169,30 +204,40 @@ class Edge:
             if time.monotonic() - self.refreshed_at < self.interval:
                 return
             try:
-                load_balancer, group = follow(self.route53, self.elbv2, self.domain)
+                route = follow(self.route53, self.elbv2, self.domain, self.listener_port)
                 problem = None
             except NoRoute as exc:
-                load_balancer, group, problem = "", None, exc
+                route, problem = None, exc
             except Exception as exc:  # AWS (moto) unreachable for a moment: keep the last route
-                LOG.warning("could not follow the route of %s: %s", self.domain, exc)
+                LOG.warning("could not follow the route of %s:%d: %s", self.domain, self.listener_port, exc)
                 return
             self.refreshed_at = time.monotonic()
+            group = route.group if route else None
             with self.lock:
                 changed = (problem and problem.detail) != (self.problem and self.problem.detail) or (
-                    group and self.group and group.targets != self.group.targets
+                    group and self.group and (group.arn, group.targets) != (self.group.arn, self.group.targets)
                 )
-                self.load_balancer, self.group, self.problem = load_balancer, group, problem
-                targets = group.targets if group else []
-                self.health = {target: self.health.get(target) or TargetHealth() for target in targets}
+                self.load_balancer, self.group, self.problem = route.load_balancer if route else "", group, problem
+                self.groups = {group.arn: group for group in route.groups} if route else {}
+                self.health = {
+                    (group.arn, target): self.health.get((group.arn, target)) or TargetHealth()
+                    for group in self.groups.values()
+                    for target in group.targets
+                }
             if changed:
-                LOG.info("route of %s: %s", self.domain, problem.detail if problem else f"{load_balancer} -> {group}")
+                LOG.info(
+                    "route of %s:%d: %s",
+                    self.domain,
+                    self.listener_port,
+                    problem.detail if problem else f"{route.load_balancer} -> {group}",
+                )
 
     def check_targets(self) -> None:
-        """One round of the target group's health checks on the targets of the last route."""
+        """One round of the target groups' health checks on their targets, as of the last route."""
         with self.lock:
-            group, targets = self.group, list(self.health.items())
-        for target, state in targets:
-            self._check(target, group, state)
+            groups, targets = self.groups, list(self.health.items())
+        for (arn, target), state in targets:
+            self._check(target, groups[arn], state)
 
     def _check(self, target: tuple[str, int], group: TargetGroup, state: TargetHealth) -> None:
         """One health check of the target group's, counted against its thresholds."""
@@ -217,7 +262,14 @@ class Edge:
                 state.healthy = False
             state.reason = reason
         if state.healthy != was:
-            LOG.info("target %s:%d is %s (%s)", host, port, "healthy" if state.healthy else "unhealthy", reason)
+            LOG.info(
+                "target %s:%d is %s (%s), in %s",
+                host,
+                port,
+                "healthy" if state.healthy else "unhealthy",
+                reason,
+                group.arn,
+            )
 
     def pick(self) -> tuple[str, int]:
         """A healthy target, in turn; NoRoute when there is none."""
@@ -225,27 +277,40 @@ class Edge:
         with self.lock:
             if self.problem:
                 raise self.problem
-            healthy = [target for target, state in self.health.items() if state.healthy]
+            states = self._states()
+            healthy = [target for target, state in states if state.healthy]
             if not healthy:
-                if not self.health:
+                if not states:
                     raise NoRoute(503, f"{self.domain}: the target group has no registered targets")
-                reasons = "; ".join(f"{host}:{port} {state.reason}" for (host, port), state in self.health.items())
+                reasons = "; ".join(f"{host}:{port} {state.reason}" for (host, port), state in states)
                 raise NoRoute(503, f"{self.domain}: no healthy target ({reasons})")
             return healthy[next(self._turn) % len(healthy)]
+
+    def _states(self, arn: str | None = None) -> list[tuple[tuple[str, int], TargetHealth]]:
+        """The targets of a target group (the listener's by default) and their health; hold the lock."""
+        arn = arn or (self.group.arn if self.group else None)
+        return [(target, state) for (group, target), state in self.health.items() if group == arn]
 
     def describe(self) -> dict:
         self.refresh()
         with self.lock:
+
+            def targets(arn: str | None = None) -> list[dict]:
+                return [
+                    {"target": f"{host}:{port}", "healthy": state.healthy, "reason": state.reason}
+                    for (host, port), state in self._states(arn)
+                ]
+
             return {
                 "domain": self.domain,
+                "listener_port": self.listener_port,
                 "problem": self.problem.detail if self.problem else None,
                 "load_balancer": self.load_balancer,
                 "target_group": self.group.arn if self.group else None,
                 "health_check": {"path": self.group.path, "timeout": self.group.timeout} if self.group else None,
-                "targets": [
-                    {"target": f"{host}:{port}", "healthy": state.healthy, "reason": state.reason}
-                    for (host, port), state in self.health.items()
-                ],
+                "targets": targets(),
+                # Every group the load balancer's listeners forward to, this listener's included.
+                "target_groups": {arn: targets(arn) for arn in self.groups},
             }
 
     def run_health_checks(self) -> None:
@@ -283,7 +348,7 @@ def handler_for(edge: Edge) -> type[http.server.BaseHTTPRequestHandler]:
                 self._json(200, edge.describe())
                 return
             if path == ALIVE_PATH:
-                self._json(200, {"status": "alive"})
+                self._json(200, {"status": "alive", "listener_port": edge.listener_port})
                 return
             try:
                 host, port = edge.pick()
@@ -293,7 +358,7 @@ def handler_for(edge: Edge) -> type[http.server.BaseHTTPRequestHandler]:
             headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
             headers["X-Forwarded-For"] = self.client_address[0]
             headers["X-Forwarded-Proto"] = "https"
-            headers["X-Forwarded-Port"] = "443"
+            headers["X-Forwarded-Port"] = str(edge.listener_port)
             try:
                 connection = http.client.HTTPConnection(host, port, timeout=60)
                 connection.request(self.command, path, body=body, headers=headers)
@@ -325,15 +390,25 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--domain", required=True, help="the service's name, as users reach it")
     parser.add_argument("--port", type=int, required=True, help="loopback port to serve on")
+    parser.add_argument(
+        "--listener-port",
+        type=int,
+        default=443,
+        help="port of the load balancer's HTTPS listener whose requests this edge plays (default 443)",
+    )
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between route and health checks")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     edge = Edge(
-        domain=args.domain, interval=args.interval, route53=boto3.client("route53"), elbv2=boto3.client("elbv2")
+        domain=args.domain,
+        interval=args.interval,
+        listener_port=args.listener_port,
+        route53=boto3.client("route53"),
+        elbv2=boto3.client("elbv2"),
     )
     threading.Thread(target=edge.run_health_checks, name="health-checks", daemon=True).start()
     server = EdgeServer(("127.0.0.1", args.port), handler_for(edge))
-    LOG.info("serving %s on http://127.0.0.1:%d", args.domain, args.port)
+    LOG.info("serving %s (listener port %d) on http://127.0.0.1:%d", args.domain, args.listener_port, args.port)
     server.serve_forever()
 
 
