@@ -93,6 +93,9 @@ COMMON_PARAMETERS = RUNNER_PARAMETERS[:4]
 # A cell that runs longer than this is hung (the longest, the throughput phase, is bounded by
 # its parameters).
 CELL_TIMEOUT_S = 1800
+# Seconds a notebook's kernel may take to start. Four start side by side (RUN_GROUPS), beside
+# the service under test: on a loaded 2-core host one took over jupyter's 60 s.
+KERNEL_START_TIMEOUT_S = 300
 RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 ATTEMPT_FORMAT = "%Y%m%dT%H%M%SZ"
 REDACTED = "[redacted]"
@@ -322,6 +325,7 @@ def execute(name: str, folder: Path, parameters: dict) -> NotebookRun:
             cwd=str(ROOT),  # notebooks import webapp and tools and read data/ relative to the repository
             progress_bar=sys.stderr.isatty(),
             execution_timeout=CELL_TIMEOUT_S,
+            start_timeout=KERNEL_START_TIMEOUT_S,
             # The kernel warns on every start that its local TCP channels are not encrypted, and logs
             # the interrupt it gets at shutdown as an error; cell errors are in the notebook itself.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
