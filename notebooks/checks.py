@@ -23,6 +23,7 @@ fails the notebook, after the summary is on the page. :func:`recorded` reads the
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import numbers
 import operator
@@ -119,6 +120,7 @@ class ThresholdParameter:
     default: object  # the planned limit
 
 
+@functools.cache
 def threshold_parameters(notebook: str) -> dict[str, ThresholdParameter]:
     """Each threshold parameter of a notebook: the source named by its comment in the
     `parameters` cell (``... source: the release plan``) and its default."""

@@ -389,6 +389,19 @@ def test_second_release(rehearsal, release):
         assert service_state(aws, "blue")["desiredCount"] == 0
 
 
+# A validation check no store can pass (the corpus size), beside the shared host's limits.
+A_CHECK_NOTHING_PASSES = "-e" + json.dumps(
+    {"release_validation_overrides": {**SHARED_HOST_LIMITS, "min_documents": 10**9}}
+)
+
+
+def assert_green_serves_revision_3(rehearsal) -> None:
+    """Users still reach green's revision 3 (v1.1.0), with its one task, as the failed run found it."""
+    with emulated_aws(rehearsal) as aws:
+        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:3"
+        assert revision_status(aws, 3) == "ACTIVE" and service_state(aws, "green")["desiredCount"] == 1
+
+
 def test_a_validate_only_run_that_fails_changes_nothing(rehearsal, release):
     """--tags validate alone validates what users reach; when a check fails (here a corpus size
     the store cannot have), nothing is rolled back or scaled in: the run deployed nothing."""
@@ -396,14 +409,12 @@ def test_a_validate_only_run_that_fails_changes_nothing(rehearsal, release):
         "validate-only-fails",
         "-erelease_version=v1.1.0",
         "--tags=validate",
-        "-e" + json.dumps({"release_validation_overrides": {**SHARED_HOST_LIMITS, "min_documents": 10**9}}),
+        A_CHECK_NOTHING_PASSES,
     )
     assert run.returncode != 0
     assert "NOTHING ROLLED BACK: v1.1.0 failed validation" in run.messages(), run.explain()
     assert "health: documents in the store" in run.output
-    with emulated_aws(rehearsal) as aws:
-        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:3"
-        assert revision_status(aws, 3) == "ACTIVE" and service_state(aws, "green")["desiredCount"] == 1
+    assert_green_serves_revision_3(rehearsal)
 
 
 def test_a_failing_rerun_of_the_serving_release_changes_nothing(rehearsal, release):
@@ -414,14 +425,13 @@ def test_a_failing_rerun_of_the_serving_release_changes_nothing(rehearsal, relea
     run = release(
         "re-run-fails",
         "-erelease_version=v1.1.0",
-        "-e" + json.dumps({"release_validation_overrides": {**SHARED_HOST_LIMITS, "min_documents": 10**9}}),
+        A_CHECK_NOTHING_PASSES,
     )
     assert run.returncode != 0
     assert "NOTHING ROLLED BACK: v1.1.0 failed validation" in run.messages(), run.explain()
     assert "v1.1.0 already serves" in run.output
+    assert_green_serves_revision_3(rehearsal)
     with emulated_aws(rehearsal) as aws:
-        assert live_slot(aws) == "green" and service_revision(aws) == f"{FAMILY}:3"
-        assert revision_status(aws, 3) == "ACTIVE" and service_state(aws, "green")["desiredCount"] == 1
         assert service_state(aws, "blue")["desiredCount"] == 0
 
 
