@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "news_sample.jsonl"
 JUDGEMENTS = ROOT / "data" / "relevance.jsonl"
 ARTIFACTS = ROOT / "test-artifacts"
+# What the browser tests saw, kept for people to look at.
+SCREENSHOTS = ARTIFACTS / "screenshots"
 MODEL_CACHE = Path(os.environ.get("FINNEWS_MODEL_CACHE_DIR", ROOT / "instance" / "models"))
 # The suite encodes at float32: recorded answers (tests/golden) and cached indexes then hold on
 # every CPU, with bfloat16 or without. The tests of the precision choice set their own.
@@ -375,6 +377,30 @@ def random_documents(n: int, seed: int = 0, start: int = 0, **overrides) -> tupl
 
 
 TEST_META = {"composition": "test", "models": {"embedding384d": "a", "embedding768d": "b", "sentiment": "c"}}
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    """Headless Chromium (Debian's chromium and chromedriver) through selenium, one for the run."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("Chromium and chromedriver are needed: `make system-deps` installs them")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    # This machine's network is closed: without these flags Chromium keeps dialling out.
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1280,1600", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
 
 
 def pytest_addoption(parser):

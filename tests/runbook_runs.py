@@ -260,3 +260,45 @@ def self_signed_certificate(name: str) -> tuple[bytes, bytes]:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+# The production inventory's account (its placeholder, which moto plays) and its zone's stand-in.
+PRODUCTION_ACCOUNT = "000000000000"
+PRODUCTION_ZONE = "finbert-rag.example.com"
+
+
+def production_prerequisites(aws) -> dict:
+    """What the account holds before the first release (docs/operating.md, First production release)."""
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+    public = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"ap-south-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    private = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{10 + i}.0/24", AvailabilityZone=f"ap-south-1{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, zone in enumerate("ab")
+    ]
+    public_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=public_routes, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
+    for subnet in public:
+        ec2.associate_route_table(RouteTableId=public_routes, SubnetId=subnet)
+    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    nat = ec2.create_nat_gateway(SubnetId=public[0], AllocationId=address)["NatGateway"]["NatGatewayId"]
+    private_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=private_routes, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+    for subnet in private:
+        ec2.associate_route_table(RouteTableId=private_routes, SubnetId=subnet)
+    # The organisation's wildcard certificate, and one for another name that must not be chosen.
+    certificates = {}
+    for name in (f"*.{PRODUCTION_ZONE}", "api.other.example.net"):
+        certificate, key = self_signed_certificate(name)
+        certificates[name] = aws("acm").import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]
+    aws("route53").create_hosted_zone(Name=PRODUCTION_ZONE, CallerReference="prerequisite")
+    return {"vpc": vpc, "public": public, "private": private, "certificate": certificates[f"*.{PRODUCTION_ZONE}"]}

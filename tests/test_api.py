@@ -159,6 +159,17 @@ BAD_REQUESTS = [
     ({"query": "ok", "sources": ["x"] * 21}, 422, "sources"),
     ({"query": "ok", "unknown": True}, 422, "unknown"),
     ({"query": "ok", "k": 5}, 422, "k"),
+    ({"query": "ok", "offset": -1}, 422, "offset"),
+    ({"query": "ok", "offset": "20"}, 422, "offset"),
+    ({"query": "ok", "offset": 1.5}, 422, "offset"),
+    ({"query": "ok", "offset": 500}, 422, "offset"),
+    # Paging reaches the PAGE_WINDOW (500) best matches: the page that would end past it is refused.
+    ({"query": "ok", "offset": 495, "size": 10}, 422, "body"),
+    ({"query": "ok", "order": "date"}, 422, "order"),
+    ({"query": "ok", "order": None}, 422, "order"),
+    ({"query": "ok", "sentiments": "positive"}, 422, "sentiments"),
+    ({"query": "ok", "sentiments": []}, 422, "sentiments"),
+    ({"query": "ok", "sentiments": ["happy"]}, 422, "sentiments.0"),
 ]
 
 
@@ -204,6 +215,71 @@ def test_odd_values_never_cause_a_server_error(sample_client, key, value):
     body = {"query": "bank results", key: value}
     response = sample_client.post("/search/cosine/embedding1155d/", json=body)
     assert response.status_code in (200, 422), response.get_json()
+
+
+def paged(client, field="embedding768d", **body) -> dict:
+    response = client.post(f"/search/cosine/{field}/", json={"query": "bank profits", **body})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_pages_follow_each_other_and_count_the_matches(sample_client):
+    # 88 filing summaries in the sample corpus: fewer than the paging window, so all are counted.
+    whole = paged(sample_client, size=100, offset=0, doc_types=["filing_summary"])
+    assert whole["total"] == {"value": 88, "relation": "eq"} and whole["offset"] == 0
+    assert len(whole["results"]) == whole["total_hits"] == 88
+    pages = [paged(sample_client, size=30, offset=offset, doc_types=["filing_summary"]) for offset in (0, 30, 60, 90)]
+    assert [len(page["results"]) for page in pages] == [30, 30, 28, 0]
+    assert all(
+        page["total"] == whole["total"] and page["offset"] == offset
+        for page, offset in zip(pages, (0, 30, 60, 90), strict=True)
+    )
+    assert [h["id"] for page in pages for h in page["results"]] == [h["id"] for h in whole["results"]]
+    # The first page is the earlier-shaped answer's list, with the count beside it.
+    earlier = sample_client.post(
+        "/search/cosine/embedding768d/", json={"query": "bank profits", "size": 30, "doc_types": ["filing_summary"]}
+    ).get_json()
+    assert [h["id"] for h in pages[0]["results"]] == [h["id"] for h in earlier["results"]]
+    assert "total" not in earlier and "offset" not in earlier
+
+
+def test_total_beyond_the_paging_window_says_so(sample_client):
+    # 1,200 documents: every one is a k-NN match, and the window holds the 500 best.
+    body = paged(sample_client, size=10, offset=490)
+    assert body["total"] == {"value": 500, "relation": "gte"} and len(body["results"]) == 10
+
+
+def test_total_counts_only_matches_above_min_score(sample_client):
+    ranked = sample_client.post(
+        "/search/cosine/embedding768d/", json={"query": "credit rating downgrade", "size": 100}
+    ).get_json()["results"]
+    cut = ranked[24]["score"]
+    expected = [h["id"] for h in ranked if h["score"] >= cut]
+    body = sample_client.post(
+        "/search/cosine/embedding768d/",
+        json={"query": "credit rating downgrade", "size": 10, "offset": 20, "min_score": cut},
+    ).get_json()
+    assert body["total"] == {"value": len(expected), "relation": "eq"}
+    assert [h["id"] for h in body["results"]] == expected[20:30]
+
+
+def test_newest_orders_the_same_matches_by_date(sample_client):
+    best = paged(sample_client, size=100, order="relevance", doc_types=["filing_summary"])
+    newest = paged(sample_client, size=100, order="newest", doc_types=["filing_summary"])
+    assert newest["total"] == best["total"]
+    assert {h["id"] for h in newest["results"]} == {h["id"] for h in best["results"]}
+    dates = [h["published_dt"] for h in newest["results"]]
+    assert dates == sorted(dates, reverse=True) and dates != [h["published_dt"] for h in best["results"]]
+
+
+def test_sentiment_filter_keeps_only_that_label(sample_client):
+    every = paged(sample_client, size=100, offset=0, doc_types=["filing_summary"])
+    negative = paged(sample_client, size=100, sentiments=["negative"], doc_types=["filing_summary"])
+    expected = [h["id"] for h in every["results"] if h["sentiment"]["label"] == "negative"]
+    assert expected and [h["id"] for h in negative["results"]] == expected
+    assert negative["total"] == {"value": len(expected), "relation": "eq"}
+    both = paged(sample_client, size=100, sentiments=["negative", "positive"], doc_types=["filing_summary"])
+    assert {h["sentiment"]["label"] for h in both["results"]} == {"negative", "positive"}
 
 
 STORE_HEALTH = {
@@ -292,12 +368,22 @@ def test_openapi_describes_the_endpoints_and_matches_real_responses(sample_clien
     assert request_schema["additionalProperties"] is False
     assert request_schema["properties"]["size"]["maximum"] == 100
     assert request_schema["properties"]["query"]["maxLength"] == 2000
+    assert request_schema["properties"]["order"]["enum"] == ["relevance", "newest"]
+    assert {"offset", "sentiments"} <= set(request_schema["properties"])
+    assert {"total", "offset"} <= set(schemas["SearchResponse"]["properties"])
     resolver = {"components": {"schemas": schemas}}
     for path, name, response in (
         (
             "/search/cosine/embedding1155d/",
             "SearchResponse",
             sample_client.post("/search/cosine/embedding1155d/", json={"query": "banks"}),
+        ),
+        (
+            "/search/cosine/embedding768d/",
+            "SearchResponse",
+            sample_client.post(
+                "/search/cosine/embedding768d/", json={"query": "banks", "offset": 10, "order": "newest"}
+            ),
         ),
         (
             "/search/cosine/embedding384d/",
@@ -323,12 +409,26 @@ def test_metrics_count_requests_latency_model_loads_and_cache(sample_client):
     assert 'query_embedding_cache{counter="misses"}' in text
 
 
-def test_search_page_is_served(sample_client):
+def test_search_page_is_served(sample_client, sample_backend):
     page = sample_client.get("/")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'id="query"' in html and 'value="embedding1155d"' in html and "search.js" in html
     assert sample_client.get("/static/search.js").status_code == 200
+    # The filters offer the index's own doc types and sources where the store lists them (the
+    # embedded store's manifest); on Elasticsearch the page takes the name typed.
+    if sample_backend:
+        assert '<input id="doc_type"' in html and '<input id="source"' in html
+    else:
+        assert '<option value="filing_summary">' in html and '<option value="Quayside Wire">' in html
+
+
+def test_the_search_page_is_served_while_the_store_is_unavailable(make_app, tmp_path):
+    (tmp_path / "CURRENT").write_text("gen-000001\n")  # names a generation that is not there
+    client = make_app(tmp_path).test_client()
+    assert client.post("/search/cosine/embedding384d/", json={"query": "banks"}).status_code == 503
+    page = client.get("/")
+    assert page.status_code == 200 and '<input id="doc_type"' in page.get_data(as_text=True)
 
 
 PARITY_REQUESTS = [

@@ -33,14 +33,16 @@ import pytest
 from tests.conftest import ARTIFACTS, ROOT, free_port
 from tests.runbook_runs import (
     BIN,
+    PRODUCTION_ACCOUNT,
+    PRODUCTION_ZONE,
     JsonAnswers,
     aws_client_factory,
     gunicorn_config,
     is_read,
     moto_server,
+    production_prerequisites,
     recorded_requests,
     run_playbook,
-    self_signed_certificate,
     serve_on_loopback,
 )
 from webapp.settings import Settings
@@ -49,9 +51,9 @@ from webapp.settings import Settings
 # image build), so `make test` runs it in the lane beside the image and rehearsal tests.
 pytestmark = [pytest.mark.timeout(3600), pytest.mark.slow]
 
-ACCOUNT = "000000000000"  # inventories/production's aws_account_id
+ACCOUNT = PRODUCTION_ACCOUNT
 DOMAIN = "search.finbert-rag.example.com"
-ZONE = "finbert-rag.example.com"
+ZONE = PRODUCTION_ZONE
 FAMILY = "finbert-rag-production-api"
 CLUSTER = "finbert-rag-production"
 LOAD_BALANCER = "finbert-rag-production"
@@ -117,43 +119,6 @@ class ServiceHealth:
             server.shutdown()
 
 
-def prerequisites(aws) -> dict:
-    """What the account holds before the first release (docs/operating.md, First production release)."""
-    ec2 = aws("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
-    gateway = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
-    public = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{i}.0/24", AvailabilityZone=f"ap-south-1{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, zone in enumerate("ab")
-    ]
-    private = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.40.{10 + i}.0/24", AvailabilityZone=f"ap-south-1{zone}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, zone in enumerate("ab")
-    ]
-    public_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=public_routes, DestinationCidrBlock="0.0.0.0/0", GatewayId=gateway)
-    for subnet in public:
-        ec2.associate_route_table(RouteTableId=public_routes, SubnetId=subnet)
-    address = ec2.allocate_address(Domain="vpc")["AllocationId"]
-    nat = ec2.create_nat_gateway(SubnetId=public[0], AllocationId=address)["NatGateway"]["NatGatewayId"]
-    private_routes = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=private_routes, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
-    for subnet in private:
-        ec2.associate_route_table(RouteTableId=private_routes, SubnetId=subnet)
-    # The organisation's wildcard certificate, and one for another name that must not be chosen.
-    certificates = {}
-    for name in (f"*.{ZONE}", "api.other.example.net"):
-        certificate, key = self_signed_certificate(name)
-        certificates[name] = aws("acm").import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]
-    aws("route53").create_hosted_zone(Name=ZONE, CallerReference="prerequisite")
-    return {"vpc": vpc, "public": public, "private": private, "certificate": certificates[f"*.{ZONE}"]}
-
-
 @pytest.fixture(scope="module")
 def account(tmp_path_factory):
     """moto as the production account, with the prerequisites, and what an operator fills in."""
@@ -173,7 +138,7 @@ def account(tmp_path_factory):
         MOTO_RECORDER_FILEPATH=str(recording),
     ) as url:
         aws = aws_client_factory(url)
-        network = prerequisites(aws)
+        network = production_prerequisites(aws)
         health = ServiceHealth(aws)
         operator = {
             "network_vpc_id": network["vpc"],
@@ -746,6 +711,41 @@ def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, 
     assert named("prod") == named("latest") == named("v2.0.0") != named("v2.1.0")
 
 
+def test_a_validate_only_run_after_a_failed_release_signs_in_with_the_serving_revision_s_token(
+    account, rerun, kms_key, tmp_path
+):
+    """After a release that stored new API tokens failed (failure 5), the revision serving again
+    reads the tokens before it: the version its task definition pins. A validate-only run signs
+    in with those, not with the new ones the operator's source now holds. Before, it sent the new
+    ones, and every check of the revision that serves got 401."""
+    presented = []
+
+    class RefusesEveryone(JsonAnswers):
+        def do_GET(self):
+            presented.append(self.headers.get("Authorization", ""))
+            self.answer(401, {"error": "unauthorized"})
+
+    server = serve_on_loopback(RefusesEveryone)
+    try:
+        run = account.release(
+            "validate-only-after-a-failed-release",
+            "v2.0.0",
+            f"-erelease_service_url=http://127.0.0.1:{server.server_port}",
+            f"-erelease_validation_reports_dir={tmp_path}",
+            tags="validate",
+            env={"FINNEWS_API_TOKENS": "d" * 40},
+        )
+    finally:
+        server.shutdown()
+    assert run.returncode != 0  # the stand-in refuses every token
+    pinned = secret_of(account.aws, f"{FAMILY}:{live_revision(account.aws)}", "FINNEWS_API_TOKENS")
+    arn, version = pinned.split(":tokens::")
+    secret = account.aws("secretsmanager").get_secret_value(SecretId=arn, VersionId=version)["SecretString"]
+    serving_token = json.loads(secret)["tokens"].split(",")[0]
+    assert serving_token != "d" * 40
+    assert presented and set(presented) == {f"Bearer {serving_token}"}, run.explain()
+
+
 def test_a_release_users_are_not_answered_by_is_switched_back(account, rerun, kms_key):
     """Validated through the test listener, switched to, and then users' own listener does not get
     answers from it: users are switched back at once to the tasks they left, which never stopped,
@@ -873,3 +873,72 @@ def test_tasks_behind_a_transit_gateway_or_the_vpc_s_endpoints_are_accepted(acco
         run = infrastructure(name, subnets)
         assert run.returncode == 0, run.explain()
         assert not writes_of(account.requests())
+
+
+SIGN_IN_SECRET = "sign-in-client-secret-0123456789abcdef"
+
+
+def test_sign_in_and_the_rate_limit_reach_the_load_balancer_and_the_service(account, rerun, kms_key, tmp_path):
+    """An operator turns on sign-in (the inventory's load_balancer_oidc, the client secret in
+    FINNEWS_SIGN_IN_CLIENT_SECRET as inventories/production/group_vars/all/secrets.yml reads it)
+    and the rate limit: each HTTPS listener gets the sign-in rules with the client secret,
+    forwarding to its slot and moved by the switch; the service is told to accept the identity
+    header of this load balancer; a WAF web ACL blocks a client IP above the limit. The secret
+    is in no output. (That a re-run changes nothing is tests/test_load_balancer_sign_in.py's.)"""
+    operator = tmp_path / "sign-in.json"
+    operator.write_text(
+        json.dumps(
+            {
+                "load_balancer_oidc": {
+                    "issuer": "https://sign-in.example.com",
+                    "authorization_endpoint": "https://sign-in.example.com/oauth2/authorize",
+                    "token_endpoint": "https://sign-in.example.com/oauth2/token",
+                    "user_info_endpoint": "https://sign-in.example.com/oauth2/userinfo",
+                    "client_id": "finbert-rag-search",
+                },
+                "load_balancer_waf_rate_limit": 2000,
+            }
+        )
+    )
+    arguments = (f"-e@{operator}", f"-erelease_secrets_kms_key={KMS_ALIAS}")
+    # moto starts MOTO_ECS_SERVICE_RUNNING (2) tasks in a service it creates, whatever its count,
+    # and the slot the release goes to gets users' count (4 after the re-run's autoscaling).
+    account.aws("ecs").update_service(cluster=CLUSTER, service=SLOTS[live_slot(account.aws)][0], desiredCount=2)
+    environment = {"FINNEWS_SIGN_IN_CLIENT_SECRET": SIGN_IN_SECRET}
+    run = account.release("sign-in-on", "v2.5.0", validated(account.aws), *arguments, env=environment)
+    assert run.returncode == 0, run.explain()
+    requests = account.requests()
+    assert SIGN_IN_SECRET not in run.output
+
+    # The rules as sent: created on both listeners, then moved by the switch, each time with the secret.
+    written = sent(requests, "CreateRule") + sent(requests, "ModifyRule")
+    assert len(sent(requests, "CreateRule")) == 4 and len(sent(requests, "ModifyRule")) == 4
+    for form in written:
+        assert form["Actions.member.1.Type"] == ["authenticate-oidc"]
+        assert form["Actions.member.1.AuthenticateOidcConfig.ClientSecret"] == [SIGN_IN_SECRET]
+        assert form["Actions.member.1.AuthenticateOidcConfig.Issuer"] == ["https://sign-in.example.com"]
+        assert form["Actions.member.2.Type"] == ["forward"]
+    balancer = account.aws("elbv2").describe_load_balancers(Names=[LOAD_BALANCER])["LoadBalancers"][0]
+    listeners = account.aws("elbv2").describe_listeners(LoadBalancerArn=balancer["LoadBalancerArn"])["Listeners"]
+    for listener in listeners:
+        if listener["Port"] not in (443, 8443):
+            continue
+        default = listener["DefaultActions"][0]["TargetGroupArn"]
+        rules = account.aws("elbv2").describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+        forwards = {
+            action["TargetGroupArn"] for rule in rules for action in rule["Actions"] if action["Type"] == "forward"
+        }
+        assert forwards == {default} and len(rules) == 3, rules
+
+    # The service accepts this load balancer's identity header (and fetches AWS's keys).
+    (definition,) = sent(requests, "RegisterTaskDefinition")
+    environment_of = {item["name"]: item["value"] for item in definition["containerDefinitions"][0]["environment"]}
+    assert environment_of["FINNEWS_ALB_SIGNERS"] == balancer["LoadBalancerArn"]
+    assert "FINNEWS_ALB_PUBLIC_KEY_URL" not in environment_of
+
+    (acl,) = sent(requests, "CreateWebACL")
+    assert acl["Rules"][0]["Statement"]["RateBasedStatement"] == {"Limit": 2000, "AggregateKeyType": "IP"}
+    assert acl["Rules"][0]["Action"] == {"Block": {}}
+    (association,) = sent(requests, "AssociateWebACL")
+    assert association["ResourceArn"] == balancer["LoadBalancerArn"]
+

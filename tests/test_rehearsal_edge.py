@@ -6,15 +6,24 @@ registered target passing that group's health check - and each broken link is an
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import time
+from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import ROOT, free_port
+from tests.alb_identity_headers import alb_header
+from tests.conftest import API_TOKEN, FLOAT32, ROOT, SCREENSHOTS, free_port, serve_sample
 from tests.runbook_runs import JsonAnswers, aws_client_factory, moto_server, self_signed_certificate, serve_on_loopback
+from webapp import alb_identity
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +34,8 @@ INTERVAL = 0.5  # the edges' --interval
 
 
 class Target:
-    """A task: answers /health/ready as told, and any other path with its path, its own identity
-    and the listener port the request came through."""
+    """A task: answers /health/ready as told, and any other path with its path, its own identity,
+    the listener port the request came through and the identity headers it got."""
 
     def __init__(self, identity: str = "task"):
         self.ready = True
@@ -42,6 +51,9 @@ class Target:
                         "host": self.headers["Host"],
                         "target": identity,
                         "forwarded_port": self.headers["X-Forwarded-Port"],
+                        "oidc_data": self.headers["x-amzn-oidc-data"],
+                        "oidc_identity": self.headers["x-amzn-oidc-identity"],
+                        "oidc_accesstoken": self.headers["x-amzn-oidc-accesstoken"],
                     },
                 )
 
@@ -106,9 +118,12 @@ def world(tmp_path_factory):
         zone = aws("route53").create_hosted_zone(Name="edge.test", CallerReference="edge")["HostedZone"]["Id"]
         environment = {"AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
         with (base / "edge.log").open("w") as log, (base / "edge-test.log").open("w") as test_log:
-            edge, edge_url = start_edge(environment, log)
-            test_edge, test_edge_url = start_edge(environment, test_log, f"--listener-port={TEST_PORT}")
+            # Both edges sign with one key, as the rehearsal's do (the first one makes it).
+            key_file = f"--key-file={base / 'edge-key.pem'}"
+            edge, edge_url = start_edge(environment, log, key_file)
+            test_edge, test_edge_url = start_edge(environment, test_log, f"--listener-port={TEST_PORT}", key_file)
         world = type("World", (), {"aws": aws, "group": group, "zone": zone, "balancer": balancer})
+        world.key_file = base / "edge-key.pem"
         world.url, world.listener = edge_url, listener
         world.test_url, world.test_group, world.test_listener = test_edge_url, test_group, test_listener
         for edge_url in (world.url, world.test_url):
@@ -275,3 +290,212 @@ def test_an_edge_whose_listener_is_gone_answers_503_naming_its_port(world):
     assert f"no HTTPS listener on port {TEST_PORT}" in response.json()["detail"]
     # Users' listener still forwards.
     assert answer(world).json()["target"] == "blue"
+
+
+OIDC = {
+    "Issuer": "https://sign-in.rehearsal.test",
+    "AuthorizationEndpoint": "https://sign-in.rehearsal.test/authorize",
+    "TokenEndpoint": "https://sign-in.rehearsal.test/token",
+    "UserInfoEndpoint": "https://sign-in.rehearsal.test/userinfo",
+    "ClientId": "search-page",
+    "ClientSecret": "rehearsal-client-secret",
+}
+
+
+def sign_in_rule(priority: int, paths: list[str], unauthenticated: str | None, group: str) -> dict:
+    actions = [{"Type": "forward", "Order": 2, "TargetGroupArn": group}]
+    if unauthenticated:
+        config = {**OIDC, "OnUnauthenticatedRequest": unauthenticated}
+        actions.insert(0, {"Type": "authenticate-oidc", "Order": 1, "AuthenticateOidcConfig": config})
+    return {
+        "Priority": priority,
+        "Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": paths}}],
+        "Actions": actions,
+    }
+
+
+@pytest.fixture(scope="module")
+def signing_in(world):
+    """Users' listener as roles/load_balancer makes it with sign-in on (the page's paths sign in,
+    the rest may), and a rule of its own before them sending /green/* to the other group."""
+    elbv2 = world.aws("elbv2")
+    for rule in (
+        sign_in_rule(10, ["/", "/static/*"], "authenticate", world.group),
+        sign_in_rule(20, ["/*"], "allow", world.group),
+        sign_in_rule(5, ["/green/*"], None, world.test_group),
+    ):
+        elbv2.create_rule(ListenerArn=world.listener, **rule)
+    # Followed once the edge has walked the route again.
+    deadline = time.monotonic() + 15
+    while len(route(world.url).get("rules", [])) < 4:
+        assert time.monotonic() < deadline, route(world.url)
+        time.sleep(0.2)
+    return world
+
+
+def verified(edge: str, token: str) -> tuple[dict, dict]:
+    """The identity header's JWT header and claims, its signature checked with the key the edge serves."""
+    header = jwt.get_unverified_header(token)
+    key = requests.get(f"{edge}/.rehearsal-edge/public-keys/{header['kid']}", timeout=10)
+    assert key.status_code == 200
+    claims = jwt.decode(token, load_pem_public_key(key.content), algorithms=["ES256"])
+    return header, claims
+
+
+def test_rules_are_followed_by_priority(signing_in):
+    world = signing_in
+    assert answer(world, "/green/search", saying='"green"').json()["target"] == "green"
+    assert answer(world, "/search", saying='"blue"').json()["target"] == "blue"
+    priorities = [rule["priority"] for rule in route(world.url)["rules"]]
+    assert priorities == [5, 10, 20, None]
+
+
+def test_the_page_s_path_sends_a_person_to_sign_in(signing_in):
+    response = requests.get(signing_in.url + "/", allow_redirects=False, timeout=10)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/.rehearsal-edge/sign-in?redirect=%2F"
+    static = requests.get(signing_in.url + "/static/search.js", allow_redirects=False, timeout=10)
+    assert static.status_code == 302 and "redirect=%2Fstatic%2Fsearch.js" in static.headers["Location"]
+
+
+def test_after_sign_in_the_target_gets_an_identity_the_served_key_verifies(signing_in):
+    world = signing_in
+    person = requests.Session()
+    page = person.get(world.url + "/?query=rates", timeout=10)
+    assert page.status_code == 200 and page.json()["path"] == "/?query=rates"
+    assert [r.status_code for r in page.history] == [302, 302]
+    assert person.cookies.get("AWSELBAuthSessionCookie-0")
+    token = page.json()["oidc_data"]
+    header, claims = verified(world.url, token)
+    balancer = world.balancer["LoadBalancerArn"]
+    assert header["alg"] == "ES256" and header["signer"] == balancer
+    assert (header["iss"], header["client"]) == (OIDC["Issuer"], OIDC["ClientId"])
+    assert claims["sub"] == "rehearsal-person" and claims["email"] == "person@rehearsal.test"
+    assert claims["iss"] == OIDC["Issuer"] and 0 < claims["exp"] - time.time() <= 120
+    # Padded base64 segments, as the ALB writes them.
+    assert token.split(".")[2].endswith("=")
+    # The service accepts it as the load balancer's, with its key from the edge (the rehearsal's
+    # FINNEWS_ALB_PUBLIC_KEY_URL), and refuses it from any other signer.
+    keys = alb_identity.PublicKeys(world.url + "/.rehearsal-edge/public-keys/{kid}")
+    assert alb_identity.verify(token, (balancer,), keys).sub == "rehearsal-person"
+    with pytest.raises(alb_identity.IdentityRefused):
+        alb_identity.verify(token, (balancer.replace(balancer.rsplit("/", 1)[1], "0" * 16),), keys)
+    assert page.json()["oidc_identity"] == "rehearsal-person" and page.json()["oidc_accesstoken"]
+    # The signed-in person's searches (the catch-all rule) carry the identity too; a header the
+    # client sends is replaced by the edge's own.
+    search = person.get(world.url + "/search", headers={"x-amzn-oidc-data": "forged"}, timeout=10).json()
+    assert search["oidc_data"] not in (None, "forged") and verified(world.url, search["oidc_data"])[1]["sub"]
+
+
+def test_the_api_without_a_session_passes_without_identity(signing_in):
+    world = signing_in
+    plain = requests.get(world.url + "/search", headers={"Authorization": "Bearer t"}, timeout=10).json()
+    assert plain["target"] == "blue" and plain["oidc_data"] is None and plain["oidc_identity"] is None
+    # What a client sends itself reaches the service untouched: the service must refuse it.
+    forged = requests.get(world.url + "/search", headers={"x-amzn-oidc-data": "forged"}, timeout=10).json()
+    assert forged["oidc_data"] == "forged"
+
+
+def test_an_unknown_key_id_and_an_outside_redirect_are_refused(signing_in):
+    assert requests.get(signing_in.url + "/.rehearsal-edge/public-keys/nope", timeout=10).status_code == 404
+    away = requests.get(
+        signing_in.url + "/.rehearsal-edge/sign-in?redirect=//elsewhere.test/", allow_redirects=False, timeout=10
+    )
+    assert away.status_code == 302 and away.headers["Location"] == "/"
+
+
+@pytest.fixture(scope="module")
+def signed_in_service(signing_in, model_cache_dir, sample_index, tmp_path_factory):
+    """The service under gunicorn as a task of the rehearsal runs it with sign-in on - API clients
+    need a token; a person is whoever the load balancer (moto's, played by the edge) signs in, its
+    key fetched from users' edge - in place of the stand-ins in users' target group."""
+    world = signing_in
+    server = serve_sample(
+        model_cache_dir,
+        sample_index,
+        tmp_path_factory.mktemp("signed-in"),
+        FINNEWS_API_TOKENS=API_TOKEN,
+        FINNEWS_ALB_SIGNERS=world.balancer["LoadBalancerArn"],
+        FINNEWS_ALB_PUBLIC_KEY_URL=world.url + "/.rehearsal-edge/public-keys/{kid}",
+        **{f"FINNEWS_{name}": value for name, value in FLOAT32.items()},
+    )
+    elbv2 = world.aws("elbv2")
+    stand_ins = elbv2.describe_target_health(TargetGroupArn=world.group)["TargetHealthDescriptions"]
+    if stand_ins:
+        elbv2.deregister_targets(TargetGroupArn=world.group, Targets=[t["Target"] for t in stand_ins])
+    port = int(server.url.rsplit(":", 1)[1])
+    elbv2.register_targets(TargetGroupArn=world.group, Targets=[{"Id": "127.0.0.1", "Port": port}])
+    assert answer(world, "/openapi.json", saying='"openapi"').status_code == 200
+    yield world
+    server.stop()
+
+
+def search_through_the_edge(world, headers: dict) -> requests.Response:
+    return requests.post(
+        world.url + "/search/cosine/embedding384d/", json={"query": "dividend cut"}, headers=headers, timeout=60
+    )
+
+
+@pytest.mark.browser
+def test_a_person_signs_in_at_the_edge_and_searches_from_a_shared_address(signed_in_service, browser):
+    """Issue 21's whole path: a shared address with filters and a page, opened by a person who has
+    no token - the edge (the load balancer) signs them in, signs their page and searches, and the
+    service verifies the header with the key the edge serves."""
+    world = signed_in_service
+    shared = "/?query=dividend+cut&field=embedding768d&type=filing_summary&sentiment=negative&size=10&page=2"
+    browser.delete_all_cookies()
+    browser.get(world.url + shared)
+    WebDriverWait(browser, 60).until(lambda b: b.find_element(By.ID, "status").text.startswith("Results"))
+    # Sent to sign in and back to the address shared, with nothing typed.
+    shared_query = parse_qs(urlsplit(shared).query)
+    address = parse_qs(urlsplit(browser.current_url).query)
+    assert browser.current_url.startswith(world.url + "/?")
+    assert {name: address.get(name) for name in shared_query} == shared_query
+    assert browser.find_element(By.ID, "identity").text == "Signed in as person@rehearsal.test"
+    assert browser.find_elements(By.ID, "token") == []
+    body = {
+        "query": "dividend cut",
+        "size": 10,
+        "offset": 10,
+        "doc_types": ["filing_summary"],
+        "sentiments": ["negative"],
+    }
+    expected = requests.post(
+        world.url + "/search/cosine/embedding768d/",
+        json=body,
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=60,
+    ).json()
+    shown = [e.get_attribute("data-id") for e in browser.find_elements(By.CSS_SELECTOR, ".result, .similar-item")]
+    assert sorted(shown) == sorted(hit["id"] for hit in expected["results"]) and shown
+    total = expected["total"]["value"]
+    assert browser.find_element(By.ID, "range").text == f"11-{min(20, total)} of {total}"
+    browser.save_screenshot(str(SCREENSHOTS / "search-signed-in-through-the-edge.png"))
+
+
+def test_an_identity_header_the_edge_did_not_sign_now_is_refused(signed_in_service):
+    """Without a session the edge passes what a client sends on (the service must not rely on the
+    load balancer stripping it): a forged header, and one the edge's own key signed but expired,
+    are 401, and so is a header of another load balancer; the person signed in is not."""
+    world = signed_in_service
+    key = serialization.load_pem_private_key(world.key_file.read_bytes(), password=None)
+    kid = hashlib.sha256(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).hexdigest()[:32]
+    balancer = world.balancer["LoadBalancerArn"]
+    refused = {
+        "forged": alb_header(signer=balancer, kid=kid),  # the tests' key, not the edge's
+        "expired": alb_header(key, signer=balancer, kid=kid, expires_in=-120),
+        "another load balancer's": alb_header(key, signer=balancer[:-4] + "0000", kid=kid),
+    }
+    for case, header in refused.items():
+        answer = search_through_the_edge(world, {"x-amzn-oidc-data": header})
+        assert answer.status_code == 401, (case, answer.text)
+        assert answer.json()["error"] == "unauthorized"
+    # The same key, unexpired, from this load balancer: accepted (so the refusals above are the checks').
+    assert search_through_the_edge(world, {"x-amzn-oidc-data": alb_header(key, signer=balancer, kid=kid)}).ok
+    # A person the edge signed in searches without a token.
+    person = requests.Session()
+    assert person.get(world.url + "/", timeout=60).status_code == 200
+    assert search_through_the_edge(world, {}).status_code == 401
+    assert person.post(world.url + "/search/cosine/embedding384d/", json={"query": "dividend cut"}, timeout=60).ok

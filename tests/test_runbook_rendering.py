@@ -16,6 +16,7 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.runbook_runs import gunicorn_config
+from webapp.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -370,3 +371,59 @@ def test_images_phase_names_the_missing_tools_and_the_command(tmp_path):
     assert result.returncode != 0
     assert "building with buildah needs buildah, skopeo, debootstrap" in output, output[-3000:]
     assert "make image-deps" in output and "apt-get install buildah skopeo debootstrap" in output
+
+
+SIGN_IN = {
+    "issuer": "https://sign-in.example.com",
+    "authorization_endpoint": "https://sign-in.example.com/authorize",
+    "token_endpoint": "https://sign-in.example.com/token",
+    "user_info_endpoint": "https://sign-in.example.com/userinfo",
+    "client_id": "finbert-rag-search",
+}
+LOAD_BALANCER_ARN = (
+    "arn:aws:elasticloadbalancing:ap-south-1:000000000000:loadbalancer/app/finbert-rag-production/50dc6c495c0c9188"
+)
+
+
+def sign_in_environment(tmp_path: Path, inventory: str, **extra) -> dict:
+    """The task definition's sign-in environment (playbooks/vars/service.yml) as the deploy renders it."""
+    output = tmp_path / f"sign-in-{inventory}.json"
+    tasks = [
+        {
+            "name": "Write",
+            "ansible.builtin.copy": {
+                "content": "{{ service_sign_in_environment | to_json }}",
+                "dest": str(output),
+                "mode": "0600",
+            },
+        }
+    ]
+    variables = tmp_path / f"extra-{inventory}.json"
+    variables.write_text(json.dumps({"load_balancer_arn": LOAD_BALANCER_ARN, **extra}))
+    path = playbook(tmp_path, tasks, f"sign-in-{inventory}")
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), str(path), "-i", f"inventories/{inventory}", f"-e@{variables}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(output.read_text())
+
+
+def test_the_service_accepts_the_identity_header_of_its_load_balancer_only_with_sign_in_on(tmp_path):
+    """Sign-in off (production's and staging's default): the service is given no signer and
+    ignores the header. On: the load balancer's ARN, which the service's settings accept;
+    production keeps AWS's key URL. The rehearsal signs in, and fetches the keys from users' edge."""
+    assert sign_in_environment(tmp_path, "production") == {}
+    on = sign_in_environment(tmp_path, "production", load_balancer_oidc=SIGN_IN)
+    assert on == {"FINNEWS_ALB_SIGNERS": LOAD_BALANCER_ARN}
+    settings = Settings(alb_signers=on["FINNEWS_ALB_SIGNERS"], api_tokens="t" * 40)
+    assert settings.alb_signers == (LOAD_BALANCER_ARN,)
+
+    rehearsal = sign_in_environment(tmp_path, "local")
+    assert rehearsal == {
+        "FINNEWS_ALB_SIGNERS": LOAD_BALANCER_ARN,
+        "FINNEWS_ALB_PUBLIC_KEY_URL": "http://127.0.0.1:8311/.rehearsal-edge/public-keys/{kid}",
+    }
+    assert Settings(alb_public_key_url=rehearsal["FINNEWS_ALB_PUBLIC_KEY_URL"], api_tokens="t" * 40)

@@ -37,7 +37,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     if not app.debug:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from webapp import api, auth, cli, errors, headers, metrics, request_id, ui
+    from webapp import api, auth, cli, errors, headers, metrics, ratelimit, request_id, ui
     from webapp.deadline import DeadlineRunner, SharedCall
     from webapp.service import SearchService, process_registry
     from webapp.store import open_store
@@ -57,6 +57,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     headers.init_app(app)
     request_id.init_app(app)
     auth.init_app(app)
+    ratelimit.init_app(app)  # after auth: an unauthenticated search is 401, not 429
     metrics.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(ui.bp)

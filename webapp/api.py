@@ -80,12 +80,14 @@ def ready():
 # -- OpenAPI ------------------------------------------------------------------------------
 ERRORS = {
     "400": "Malformed JSON, or JSON nested too deeply",
-    "401": "Missing or invalid API token",
+    "401": "Neither a person signed in at the load balancer nor a valid API token",
     "404": "Unknown embedding field",
     "409": "The index was built with other models than this service runs",
     "413": "Request body too large",
     "415": "Body is not JSON",
-    "422": "A field is missing, of the wrong type or out of range (the field is named)",
+    "429": "Over the caller's rate limit (FINNEWS_RATE_LIMIT_PER_MINUTE); Retry-After says when to retry",
+    "422": "A field is missing, of the wrong type or out of range (the field is named), "
+    "or offset + size reaches past the matches paging reaches",
     "503": "Models loading, store unavailable or failing, or the request's deadline passed",
 }
 

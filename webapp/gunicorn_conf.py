@@ -43,8 +43,9 @@ timeout = 60
 graceful_timeout = 30
 accesslog = "-"
 # The client's address (REMOTE_ADDR, taken from X-Forwarded-For by the app: webapp/__init__.py),
-# and the request's id, under which the service logs what failed (webapp/request_id.py).
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss %({x-request-id}o)s'
+# the caller's label (a person's sub, a token's fingerprint, never a secret: webapp/auth.py) and
+# the request's id, under which the service logs what failed (webapp/request_id.py).
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss %({finnews.caller}e)s %({x-request-id}o)s'
 
 
 def when_ready(server):

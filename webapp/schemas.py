@@ -60,6 +60,11 @@ def StrippedText(max_length: int) -> object:  # noqa: N802 (a type, named as one
 
 ShortText = StrippedText(SHORT_TEXT_MAX)
 QueryText = StrippedText(2_000)
+# Paging reaches this many of a search's best matches (webapp.service): the store is asked for
+# them all on every paged request, so that the answer can count them (`total`), order them by
+# date and filter them by sentiment. Elasticsearch's own kNN bound (k <= 10,000) is far above it.
+PAGE_WINDOW = 500
+SearchOrder = Literal["relevance", "newest"]
 # The earlier API's `date`: GDELT's timestamp form, YYYYMMDDhhmmss in UTC (20250924000000).
 GDELT_DATE_FORMAT = "%Y%m%d%H%M%S"
 
@@ -185,6 +190,28 @@ class SearchRequest(BaseModel):
     )
     doc_types: list[ShortText] | None = Field(None, max_length=20)
     sources: list[ShortText] | None = Field(None, max_length=20)
+    # Paging, ordering and the sentiment filter (docs/api.md, "Paging"). A request that sends
+    # none of them is answered exactly as before they existed, in the earlier answer's shape.
+    offset: Annotated[int, Strict()] = Field(
+        0,
+        ge=0,
+        lt=PAGE_WINDOW,
+        description=f"How many matches to skip: the first result is match number offset + 1. offset + size "
+        f"is at most {PAGE_WINDOW} (paging reaches the {PAGE_WINDOW} best matches). Sending it (0 for the "
+        "first page) adds `total` and `offset` to the answer.",
+    )
+    order: SearchOrder = Field(
+        "relevance",
+        description=f"relevance: best match first. newest: the same matches (the {PAGE_WINDOW} best, "
+        "filtered), most recently published first. Sending it adds `total` and `offset` to the answer.",
+    )
+    sentiments: list[SentimentLabel] | None = Field(
+        None,
+        min_length=1,
+        max_length=len(SENTIMENT_LABELS),
+        description=f"Keep only documents whose sentiment label is one of these, among the {PAGE_WINDOW} best "
+        "matches. Sending it adds `total` and `offset` to the answer.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -198,7 +225,18 @@ class SearchRequest(BaseModel):
         start, end = self.published_range()
         if start and end and start > end:
             raise ValueError("date_from is after date_to")
+        if self.offset + self.size > PAGE_WINDOW:
+            raise ValueError(
+                f"offset + size is {self.offset + self.size}; paging reaches the {PAGE_WINDOW} best matches, "
+                "so offset + size may be at most that"
+            )
         return self
+
+    @property
+    def paged(self) -> bool:
+        """Whether the request uses paging, ordering or the sentiment filter: its answer then
+        counts the matches (SearchResponse.total). Without them it is the earlier API's search."""
+        return bool(self.model_fields_set & {"offset", "order", "sentiments"})
 
     def published_range(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The date filter as an inclusive UTC datetime range."""
@@ -253,10 +291,36 @@ class Timings(BaseModel):
     search_ms: float
 
 
+class Total(BaseModel):
+    """How many matches a paged search has, as Elasticsearch's ``hits.total`` says it."""
+
+    value: int = Field(
+        description=f"Matches that paging can reach: documents that pass every filter and min_score, among the "
+        f"{PAGE_WINDOW} nearest to the query that pass the store's filters. Approximate search (Elasticsearch, "
+        "or an embedded index with an inverted file) counts those it found."
+    )
+    relation: Literal["eq", "gte"] = Field(
+        description=f"eq: `value` is every match. gte: the {PAGE_WINDOW}-match window was full, more documents "
+        "may match beyond it."
+    )
+
+
 class SearchResponse(BaseModel):
     results: list[SearchHit]
     total_hits: int = Field(
         description="Documents the k-nearest-neighbour search matched (at most `size`), as Elasticsearch counts a knn search."
+    )
+    # Present only in answers to paged requests (SearchRequest.paged): the earlier answers keep their shape.
+    total: Total | None = Field(
+        None,
+        exclude_if=lambda total: total is None,
+        description="Present only when the request sent offset, order or sentiments: how many matches there are "
+        "to page through.",
+    )
+    offset: int | None = Field(
+        None,
+        exclude_if=lambda offset: offset is None,
+        description="Present only when the request sent offset, order or sentiments: the request's offset.",
     )
     query: str
     embedding_field: EmbeddingField
@@ -283,7 +347,9 @@ class StoreStatus(BaseModel):
     backend: str
     status: str = Field(description="ok or unavailable; Elasticsearch reports its cluster health colour.")
     documents: int | None
-    detail: str | None = Field(None, description="Why the store is unavailable (only with a valid API token).")
+    detail: str | None = Field(
+        None, description="Why the store is unavailable (only for a signed-in person or a valid API token)."
+    )
 
 
 class EncoderStatus(BaseModel):
@@ -297,19 +363,23 @@ class EncoderStatus(BaseModel):
 
 
 class ModelCacheStatus(BaseModel):
-    path: str | None = Field(None, description="The model cache's folder (only with a valid API token).")
+    path: str | None = Field(
+        None, description="The model cache's folder (only for a signed-in person or a valid API token)."
+    )
     cached_models: list[str]
     loaded_models: list[str]
     sentiment_model: str | None = Field(
-        description="The sentiment model: its identity (name and weights hash) with a valid API token, else its name."
+        description="The sentiment model: its identity (name and weights hash) for a signed-in person or a valid API token, else its name."
     )
     query_cache: dict[str, int] | None = Field(
-        None, description="The query-embedding cache's counters (only with a valid API token)."
+        None, description="The query-embedding cache's counters (only for a signed-in person or a valid API token)."
     )
     encoders: list[EncoderStatus] = Field(
         description="Which backend and precision each model runs with, chosen by the fidelity guard on this CPU."
     )
-    error: str | None = Field(None, description="Why the models failed to load (only with a valid API token).")
+    error: str | None = Field(
+        None, description="Why the models failed to load (only for a signed-in person or a valid API token)."
+    )
 
 
 class HealthReport(BaseModel):
@@ -333,7 +403,7 @@ class HealthReport(BaseModel):
     timestamp: dt.datetime = Field(description="When this report was made (UTC).")
 
     def public(self) -> HealthReport:
-        """What a caller without a valid API token sees: states, model names and document
+        """What a caller neither signed in nor with a valid API token sees: states, model names and document
         counts, but no filesystem path, no error text (an Elasticsearch error names the
         service's user and roles), no model hash and no query-cache counters (whose hits
         would tell whether a text was searched)."""

@@ -15,6 +15,7 @@ from webapp.fields import FIELD_BY_NAME, SENTIMENT_LABELS
 from webapp.modelcache import ModelCache
 from webapp.schemas import (
     FULL_TEXT_MAX,
+    PAGE_WINDOW,
     EncoderStatus,
     HealthReport,
     ModelCacheStatus,
@@ -24,10 +25,19 @@ from webapp.schemas import (
     SentimentOut,
     StoreStatus,
     Timings,
+    Total,
 )
 from webapp.sentiment import label_of
 from webapp.settings import Settings
-from webapp.store import SearchFilters, SearchStore, StoreHealth, check_compatible, displayed_score
+from webapp.store import (
+    Hit,
+    SearchFilters,
+    SearchStore,
+    StoreError,
+    StoreHealth,
+    check_compatible,
+    displayed_score,
+)
 
 
 class ModelsNotReady(RuntimeError):
@@ -84,6 +94,14 @@ def _registry(
     )
 
 
+def sentiment_label(document: dict) -> str:
+    return label_of([document["sentiment"][label] for label in SENTIMENT_LABELS])
+
+
+def published(document: dict) -> dt.datetime:
+    return dt.datetime.fromisoformat(document["published_dt"])
+
+
 @dataclass
 class SearchService:
     registry: ModelRegistry
@@ -116,10 +134,14 @@ class SearchService:
             sources=tuple(request.sources) if request.sources else None,
             min_score=request.min_score,
         )
-        hits = self.store.search(field, vector, request.size, filters)
-        if request.min_score is not None:
-            # The store kept every hit that may show as min_score; keep exactly those that do.
-            hits = [hit for hit in hits if displayed_score(hit.score) >= request.min_score]
+        total = None
+        if request.paged:
+            hits, total = self.page(field, vector, request, filters)
+        else:
+            hits = self.store.search(field, vector, request.size, filters)
+            if request.min_score is not None:
+                # The store kept every hit that may show as min_score; keep exactly those that do.
+                hits = [hit for hit in hits if displayed_score(hit.score) >= request.min_score]
         finished = time.perf_counter()
         results = [
             SearchHit(
@@ -131,10 +153,7 @@ class SearchService:
                 published_dt=hit.document["published_dt"],
                 source=hit.document["source"],
                 doc_type=hit.document["doc_type"],
-                sentiment=SentimentOut(
-                    label=label_of([hit.document["sentiment"][label] for label in SENTIMENT_LABELS]),
-                    scores=hit.document["sentiment"],
-                ),
+                sentiment=SentimentOut(label=sentiment_label(hit.document), scores=hit.document["sentiment"]),
                 themes=hit.document.get("themes", []),
                 organizations=hit.document.get("organizations", []),
                 full_text=hit.document.get("body") and hit.document["body"][:FULL_TEXT_MAX],
@@ -145,6 +164,8 @@ class SearchService:
         return SearchResponse(
             results=results,
             total_hits=len(results),
+            total=total,
+            offset=request.offset if request.paged else None,
             query=request.query,
             embedding_field=field,
             search_time_ms=round((finished - started) * 1000, 3),
@@ -153,6 +174,36 @@ class SearchService:
                 search_ms=round((finished - embedded) * 1000, 3),
             ),
         )
+
+    def page(self, field: str, vector, request: SearchRequest, filters: SearchFilters) -> tuple[list[Hit], Total]:
+        """One page of a paged search, and how many matches there are to page through.
+
+        The store gives the PAGE_WINDOW best matches of the store's filters; those below
+        min_score or of another sentiment are dropped, the rest counted, ordered and sliced. The
+        window was full (relation "gte") when the store gave all PAGE_WINDOW and min_score cut none
+        of them: documents ranked beyond it may match too. Otherwise every match is counted
+        (for approximate search: every match it found)."""
+        window = self.store.search(field, vector, PAGE_WINDOW, filters)
+        hits = window
+        if request.min_score is not None:
+            hits = [hit for hit in hits if displayed_score(hit.score) >= request.min_score]
+        full = len(window) == PAGE_WINDOW and len(hits) == len(window)
+        if request.sentiments:
+            wanted = set(request.sentiments)
+            hits = [hit for hit in hits if sentiment_label(hit.document) in wanted]
+        if request.order == "newest":
+            # Stable: documents published at the same instant keep their relevance order.
+            hits = sorted(hits, key=lambda hit: published(hit.document), reverse=True)
+        total = Total(value=len(hits), relation="gte" if full else "eq")
+        return hits[request.offset : request.offset + request.size], total
+
+    def filter_values(self) -> dict[str, list[str]] | None:
+        """The doc types and sources the search page offers as filters; None when the store
+        cannot list them (or cannot be read now): the page then takes names typed."""
+        try:
+            return self.store.filter_values()
+        except StoreError:
+            return None
 
     def readiness(self) -> Readiness:
         self.registry.start_loading()

@@ -35,6 +35,10 @@ def split_tokens(text: str) -> tuple[str, ...]:
     return tuple(token for token in re.split(r"[\s,]+", text) if token)
 
 
+# An application load balancer's ARN; its fourth part is the region whose key signs its identity headers.
+ALB_ARN = re.compile(r"arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):\d{12}:loadbalancer/app/[^/\s]+/[^/\s]+")
+
+
 class SettingsError(ValueError):
     """The configuration cannot run the service; the message names each variable at fault."""
 
@@ -62,6 +66,23 @@ class Settings(BaseSettings):
         False,
         description="Development only (`make serve`, the tests): without FINNEWS_API_TOKENS, serve everyone "
         "without a token. Tokens, when given, are still required.",
+    )
+    alb_signers: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="The ARNs of the load balancers (separated by commas or whitespace) whose signed identity "
+        "header (x-amzn-oidc-data, sent by a listener rule that authenticates with OIDC) admits a person signed "
+        "in there, beside the API tokens; none: the header is ignored.",
+    )
+    alb_public_key_url: str = Field(
+        "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}",
+        description="Where the public key (PEM) that verifies an identity header is fetched, once per key id "
+        "and worker: `{region}` is the signing load balancer's region, `{kid}` the header's key id.",
+    )
+    rate_limit_per_minute: int = Field(
+        0,
+        ge=0,
+        description="Searches one caller (a person, a token) may make a minute in each gunicorn worker, in "
+        "bursts of up to as many; beyond it 429 with Retry-After. 0: no limit.",
     )
     request_timeout: float = Field(
         15.0,
@@ -231,6 +252,33 @@ class Settings(BaseSettings):
                 "to serve everyone without a token"
             )
         return None
+
+    @field_validator("alb_signers", mode="before")
+    @classmethod
+    def _signers_list(cls, value: object) -> object:
+        return split_tokens(value) if isinstance(value, str) else value
+
+    @field_validator("alb_signers")
+    @classmethod
+    def _signers_are_load_balancer_arns(cls, signers: tuple[str, ...]) -> tuple[str, ...]:
+        for position, signer in enumerate(signers, 1):
+            if not ALB_ARN.fullmatch(signer):
+                raise ValueError(
+                    f"entry {position} of {len(signers)} is not an application load balancer's ARN such as "
+                    "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/finnews/50dc6c495c0c9188"
+                )
+        return signers
+
+    @field_validator("alb_public_key_url")
+    @classmethod
+    def _key_url_template(cls, template: str) -> str:
+        try:
+            example = template.format(region="eu-west-1", kid="key-id")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("may hold the placeholders {region} and {kid} and no others") from None
+        if "{kid}" not in template or urlsplit(example).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL with {kid} in it (and {region}, where the keys are regional)")
+        return template
 
     @field_validator("es_hosts", mode="before")
     @classmethod

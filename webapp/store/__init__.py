@@ -138,6 +138,11 @@ class SearchStore(Protocol):
 
     def index_meta(self) -> dict | None: ...
 
+    def filter_values(self) -> dict[str, list[str]] | None:
+        """The doc types and sources the index holds ({"doc_types": [...], "sources": [...]}),
+        for the search page's filters; None where the store cannot list them cheaply."""
+        ...
+
     def content_hashes(self, ids: list[str]) -> dict[str, str]:
         """content_sha256 of those ids the index holds."""
         ...

@@ -407,6 +407,11 @@ class ElasticsearchStore:
             self._target = None  # the alias moved: read the models of its new index before the next search
         return [Hit(id=hit["_id"], score=float(hit["_score"]), document=hit["_source"]) for hit in hits]
 
+    def filter_values(self) -> None:
+        """None: listing them takes a terms aggregation over the index (which the project's fake
+        node does not answer); the page then takes the names typed."""
+        return None
+
     def health(self) -> StoreHealth:
         """One check within request_timeout, both requests together (see the module docstring)."""
         ends = time.monotonic() + self.request_timeout

@@ -379,6 +379,15 @@ class EmbeddedStore:
         with self.reading() as generation:
             return generation.manifest["meta"] if generation else None
 
+    def filter_values(self) -> dict[str, list[str]]:
+        with self.reading() as generation:
+            if generation is None:
+                return {"doc_types": [], "sources": []}
+            return {
+                "doc_types": list(generation.manifest["doc_types"]),
+                "sources": list(generation.manifest["sources"]),
+            }
+
     def content_hashes(self, ids: list[str]) -> dict[str, str]:
         with self.reading() as generation:
             if generation is None:

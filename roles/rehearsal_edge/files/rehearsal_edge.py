@@ -23,8 +23,24 @@ Differences from AWS, all on purpose: plain HTTP on loopback (the listener's TLS
 the route is followed again at most every --interval seconds, when a request comes (AWS's DNS
 caching and health-check intervals are longer: a rehearsal takes seconds, not minutes); no
 fail-open (a real load balancer sends traffic to every target when none is healthy: ECS then
-replaces those tasks, and the rehearsal has no ECS to do it); only a listener's default action
-is followed (and its first target group when it forwards to several), not its rules.
+replaces those tasks, and the rehearsal has no ECS to do it); a forward goes to its first target
+group when it names several; rule conditions other than path patterns are not played (a rule
+with one never matches).
+
+The listener's rules are followed as an ALB does: by priority, the first whose path patterns
+match the request's path, else the default action. An authenticate-oidc action is played
+without an identity provider: the rehearsal's one person (--person-sub, --person-email) signs in
+at /.rehearsal-edge/sign-in, which sets the session cookie (<SessionCookieName>-0) and redirects
+back. A request with that session is forwarded with x-amzn-oidc-data (an ES256 JWT as the ALB
+makes it: header with kid, signer = the load balancer's ARN, iss, client, exp; claims sub, email,
+exp, iss; padded base64 segments), x-amzn-oidc-identity and x-amzn-oidc-accesstoken; the key is
+a P-256 key the edge makes at start (or reads from --key-file, so that both listeners' edges
+sign alike), its public key served as PEM at /.rehearsal-edge/public-keys/<kid> (the service's
+FINNEWS_ALB_PUBLIC_KEY_URL in the rehearsal). Without a session: OnUnauthenticatedRequest
+authenticate redirects to the sign-in, allow forwards without identity, deny answers 401.
+x-amzn-oidc-* headers a client sends are replaced when the edge signs in a request and passed on
+untouched otherwise: the service must not trust them for anything but a valid signature (the
+rehearsal can show a forged header refused). The sign-in cookie is not Secure (plain HTTP).
 
 The route is read from moto only while a request waits for it, never in the background: moto
 draws its ids from one seeded generator, and the rehearsal replays the requests it recorded to
@@ -40,20 +56,35 @@ plays, so that a rehearsal can tell two edges apart).
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import http.client
+import http.cookies
 import http.server
 import itertools
 import json
 import logging
+import os
+import re
+import secrets
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import boto3
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 LOG = logging.getLogger("rehearsal-edge")
 ROUTE_PATH = "/.rehearsal-edge/route"
 ALIVE_PATH = "/.rehearsal-edge/alive"
+SIGN_IN_PATH = "/.rehearsal-edge/sign-in"
+PUBLIC_KEYS_PATH = "/.rehearsal-edge/public-keys/"
+# Seconds an identity header is valid (the ALB's are short-lived too).
+IDENTITY_SECONDS = 120
 # Headers that belong to one connection, not to the request or answer passed on (RFC 9110 7.6.1).
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
 
@@ -95,18 +126,67 @@ def _codes_match(status: int, codes: str) -> bool:
 
 
 @dataclass
+class Rule:
+    """What the listener does with a request: a rule's (by priority) or its default action."""
+
+    priority: float  # the default action's is infinite
+    patterns: list[re.Pattern] | None  # None: the default action (every path)
+    group: str | None  # the target group it forwards to
+    oidc: dict | None  # the AuthenticateOidcConfig before the forward, if any
+
+    def matches(self, path: str) -> bool:
+        path = path.split("?", 1)[0]
+        return self.patterns is None or any(pattern.fullmatch(path) for pattern in self.patterns)
+
+
+@dataclass
 class Route:
     load_balancer: str  # its DNS name
-    group: TargetGroup  # the one the listener forwards to
+    group: TargetGroup  # the one the listener's default action forwards to
     groups: list[TargetGroup]  # every one the load balancer's listeners forward to (health-checked)
+    load_balancer_arn: str = ""
+    rules: list[Rule] = field(default_factory=list)  # by priority, the default action last
+
+
+def _path_pattern(pattern: str) -> re.Pattern:
+    """An ALB path pattern: case-sensitive, * any characters (/ too), ? one."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern))
+
+
+def _forward_of(actions: list[dict]) -> str | None:
+    """The target group an action list forwards to, if it forwards."""
+    for action in sorted(actions, key=lambda action: int(action.get("Order", 1))):
+        if action["Type"] == "forward":
+            return action.get("TargetGroupArn") or action["ForwardConfig"]["TargetGroups"][0]["TargetGroupArn"]
+    return None
 
 
 def _forwarded_group(listener: dict) -> str | None:
     """The target group a listener's default action forwards to, if it forwards."""
-    for action in listener.get("DefaultActions", []):
-        if action["Type"] == "forward":
-            return action.get("TargetGroupArn") or action["ForwardConfig"]["TargetGroups"][0]["TargetGroupArn"]
-    return None
+    return _forward_of(listener.get("DefaultActions", []))
+
+
+def _rule(priority: float, conditions: list[dict] | None, actions: list[dict]) -> Rule:
+    patterns = None
+    if conditions is not None:
+        patterns = []
+        for condition in conditions:
+            if condition["Field"] != "path-pattern":
+                return Rule(priority, [], None, None)  # not played: never matches
+            values = condition.get("PathPatternConfig", {}).get("Values") or condition.get("Values", [])
+            patterns += [_path_pattern(value) for value in values]
+    oidc = next((a["AuthenticateOidcConfig"] for a in actions if a["Type"] == "authenticate-oidc"), None)
+    return Rule(priority, patterns, _forward_of(actions), oidc)
+
+
+def _listener_rules(elbv2, listener: dict) -> list[Rule]:
+    """A listener's rules by priority, its default action last."""
+    found = elbv2.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]
+    rules = sorted(
+        (_rule(int(rule["Priority"]), rule["Conditions"], rule["Actions"]) for rule in found if not rule["IsDefault"]),
+        key=lambda rule: rule.priority,
+    )
+    return [*rules, _rule(float("inf"), None, listener.get("DefaultActions", []))]
 
 
 def follow(route53, elbv2, domain: str, listener_port: int = 443) -> Route:
@@ -149,15 +229,19 @@ def follow(route53, elbv2, domain: str, listener_port: int = 443) -> Route:
             503,
             f"{domain}: the load balancer {balancer['LoadBalancerName']} has no HTTPS listener on port {listener_port}",
         )
-    group_arn = _forwarded_group(listener)
+    rules_of = {other["ListenerArn"]: _listener_rules(elbv2, other) for other in listeners}
+    rules = rules_of[listener["ListenerArn"]]
+    group_arn = rules[-1].group
     if group_arn is None:
         raise NoRoute(
             503,
             f"{domain}: the HTTPS listener on port {listener_port} of the load balancer"
             f" {balancer['LoadBalancerName']} does not forward",
         )
-    # Every group a listener forwards to: the load balancer health-checks them all.
-    arns = list(dict.fromkeys([group_arn, *filter(None, map(_forwarded_group, listeners))]))
+    # Every group a listener or rule forwards to: the load balancer health-checks them all.
+    every = [rule.group for others in rules_of.values() for rule in others]
+    arns = list(dict.fromkeys([group_arn, *(rule.group for rule in rules), *every]))
+    arns = [arn for arn in arns if arn]
     groups = []
     for group in elbv2.describe_target_groups(TargetGroupArns=arns)["TargetGroups"]:
         registered = elbv2.describe_target_health(TargetGroupArn=group["TargetGroupArn"])["TargetHealthDescriptions"]
@@ -177,7 +261,73 @@ def follow(route53, elbv2, domain: str, listener_port: int = 443) -> Route:
             )
         )
     group = next(group for group in groups if group.arn == group_arn)
-    return Route(load_balancer=balancer["DNSName"], group=group, groups=groups)
+    return Route(
+        load_balancer=balancer["DNSName"],
+        group=group,
+        groups=groups,
+        load_balancer_arn=balancer["LoadBalancerArn"],
+        rules=rules,
+    )
+
+
+def _b64(data: bytes) -> str:
+    """base64url with its padding, as the ALB writes a header's segments."""
+    return base64.urlsafe_b64encode(data).decode()
+
+
+@dataclass
+class Signer:
+    """The edge's ES256 key: signs identity headers as an ALB does, and serves its public key."""
+
+    key: ec.EllipticCurvePrivateKey
+    kid: str
+
+    @classmethod
+    def load_or_make(cls, key_file: Path | None) -> Signer:
+        if key_file is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+        else:
+            try:
+                # Created once, by whichever edge comes first; the others read it.
+                with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                    key = ec.generate_private_key(ec.SECP256R1())
+                    out.write(
+                        key.private_bytes(
+                            serialization.Encoding.PEM,
+                            serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption(),
+                        )
+                    )
+            except FileExistsError:
+                key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        kid = hashlib.sha256(cls._public_der(key)).hexdigest()[:32]
+        return cls(key=key, kid=kid)
+
+    @staticmethod
+    def _public_der(key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def public_pem(self) -> bytes:
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def identity(self, signer: str, oidc: dict, sub: str, email: str) -> str:
+        expires = int(time.time()) + IDENTITY_SECONDS
+        header = {
+            "alg": "ES256",
+            "kid": self.kid,
+            "signer": signer,
+            "iss": oidc.get("Issuer", ""),
+            "client": oidc.get("ClientId", ""),
+            "exp": expires,
+        }
+        claims = {"sub": sub, "email": email, "exp": expires, "iss": oidc.get("Issuer", "")}
+        signed = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        r, s = decode_dss_signature(self.key.sign(signed.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signed}.{_b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
 @dataclass
@@ -194,6 +344,13 @@ class Edge:
     group: TargetGroup | None = None
     groups: dict[str, TargetGroup] = field(default_factory=dict)
     problem: NoRoute | None = NoRoute(503, "the route has not been followed yet")
+    load_balancer_arn: str = ""
+    rules: list[Rule] = field(default_factory=list)
+    # Sign-in: the key identity headers are signed with, the rehearsal's person, open sessions.
+    signer: Signer | None = None
+    person_sub: str = "rehearsal-person"
+    person_email: str = "person@rehearsal.test"
+    sessions: set[str] = field(default_factory=set)
     # Per target group and target, as a load balancer keeps it.
     health: dict[tuple[str, tuple[str, int]], TargetHealth] = field(default_factory=dict)
     _turn: itertools.count = field(default_factory=itertools.count)
@@ -218,6 +375,8 @@ class Edge:
                     group and self.group and (group.arn, group.targets) != (self.group.arn, self.group.targets)
                 )
                 self.load_balancer, self.group, self.problem = route.load_balancer if route else "", group, problem
+                self.load_balancer_arn = route.load_balancer_arn if route else ""
+                self.rules = route.rules if route else []
                 self.groups = {group.arn: group for group in route.groups} if route else {}
                 self.health = {
                     (group.arn, target): self.health.get((group.arn, target)) or TargetHealth()
@@ -271,13 +430,23 @@ class Edge:
                 group.arn,
             )
 
-    def pick(self) -> tuple[str, int]:
-        """A healthy target, in turn; NoRoute when there is none."""
+    def rule_for(self, path: str) -> Rule:
+        """What the listener does with a request for `path`: the first rule matching it, by priority."""
         self.refresh()
         with self.lock:
             if self.problem:
                 raise self.problem
-            states = self._states()
+            return next(rule for rule in self.rules if rule.matches(path))
+
+    def pick(self, group_arn: str | None = None) -> tuple[str, int]:
+        """A healthy target of the group (the default action's unless named), in turn; NoRoute when there is none."""
+        self.refresh()
+        with self.lock:
+            if self.problem:
+                raise self.problem
+            if group_arn is not None and group_arn not in self.groups:
+                raise NoRoute(503, f"{self.domain}: the rule's target group {group_arn} is not known yet")
+            states = self._states(group_arn)
             healthy = [target for target, state in states if state.healthy]
             if not healthy:
                 if not states:
@@ -304,6 +473,15 @@ class Edge:
             return {
                 "domain": self.domain,
                 "listener_port": self.listener_port,
+                "rules": [
+                    {
+                        "priority": None if rule.patterns is None else rule.priority,
+                        "paths": None if rule.patterns is None else [p.pattern for p in rule.patterns],
+                        "target_group": rule.group,
+                        "sign_in": rule.oidc.get("OnUnauthenticatedRequest", "authenticate") if rule.oidc else None,
+                    }
+                    for rule in self.rules
+                ],
                 "problem": self.problem.detail if self.problem else None,
                 "load_balancer": self.load_balancer,
                 "target_group": self.group.arn if self.group else None,
@@ -350,12 +528,30 @@ def handler_for(edge: Edge) -> type[http.server.BaseHTTPRequestHandler]:
             if path == ALIVE_PATH:
                 self._json(200, {"status": "alive", "listener_port": edge.listener_port})
                 return
+            if path.startswith(PUBLIC_KEYS_PATH):
+                if edge.signer and path[len(PUBLIC_KEYS_PATH) :] == edge.signer.kid:
+                    self._answer(200, edge.signer.public_pem(), [("Content-Type", "application/x-pem-file")])
+                else:
+                    self._json(404, {"error": "not_found", "detail": "no such key id"})
+                return
+            if path.split("?", 1)[0] == SIGN_IN_PATH:
+                self._sign_in(path)
+                return
             try:
-                host, port = edge.pick()
+                rule = edge.rule_for(path)
+                identity = self._identity(rule, path)
+                if identity is None:
+                    return  # answered: the way to sign in, or refused
+                host, port = edge.pick(rule.group)
             except NoRoute as exc:
                 self._json(exc.status, {"error": "no_route", "detail": exc.detail})
                 return
             headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
+            if identity:  # the edge's own, never the client's
+                headers = {
+                    name: value for name, value in headers.items() if not name.lower().startswith("x-amzn-oidc-")
+                }
+                headers.update(identity)
             headers["X-Forwarded-For"] = self.client_address[0]
             headers["X-Forwarded-Proto"] = "https"
             headers["X-Forwarded-Port"] = str(edge.listener_port)
@@ -371,6 +567,51 @@ def handler_for(edge: Edge) -> type[http.server.BaseHTTPRequestHandler]:
                 self._json(502, {"error": "target_unreachable", "detail": f"{host}:{port}: {exc}"})
                 return
             self._answer(response.status, answer, kept)
+
+        def _session(self, oidc: dict) -> str | None:
+            cookies = http.cookies.SimpleCookie()
+            try:
+                cookies.load(self.headers.get("Cookie", ""))
+            except http.cookies.CookieError:
+                return None
+            morsel = cookies.get(oidc.get("SessionCookieName", "AWSELBAuthSessionCookie") + "-0")
+            return morsel.value if morsel and morsel.value in edge.sessions else None
+
+        def _identity(self, rule: Rule, path: str) -> dict[str, str] | None:
+            """The identity headers to add ({} for none), or None once the request is answered
+            (sent to sign in, or refused), as the rule's authenticate-oidc action would."""
+            if rule.oidc is None:
+                return {}
+            if self._session(rule.oidc):
+                return {
+                    "x-amzn-oidc-data": edge.signer.identity(
+                        edge.load_balancer_arn, rule.oidc, edge.person_sub, edge.person_email
+                    ),
+                    "x-amzn-oidc-identity": edge.person_sub,
+                    "x-amzn-oidc-accesstoken": secrets.token_urlsafe(32),
+                }
+            unauthenticated = rule.oidc.get("OnUnauthenticatedRequest", "authenticate")
+            if unauthenticated == "allow":
+                return {}
+            if unauthenticated == "deny":
+                self._json(401, {"error": "unauthenticated", "detail": "sign in first"})
+                return None
+            location = f"{SIGN_IN_PATH}?{urllib.parse.urlencode({'redirect': path})}"
+            self._answer(302, b"", [("Location", location), ("Cache-Control", "no-store")])
+            return None
+
+        def _sign_in(self, path: str) -> None:
+            """The identity provider's part, for the rehearsal's one person: a session, then back."""
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            back = query.get("redirect", ["/"])[0]
+            if not back.startswith("/") or back.startswith("//"):  # never off this site
+                back = "/"
+            session = secrets.token_urlsafe(32)
+            edge.sessions.add(session)
+            oidc = next((rule.oidc for rule in edge.rules if rule.oidc), {})
+            name = oidc.get("SessionCookieName", "AWSELBAuthSessionCookie") + "-0"
+            cookie = f"{name}={session}; Path=/; HttpOnly; SameSite=Lax"
+            self._answer(302, b"", [("Location", back), ("Set-Cookie", cookie), ("Cache-Control", "no-store")])
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
 
@@ -397,6 +638,14 @@ def main(argv: list[str] | None = None) -> None:
         help="port of the load balancer's HTTPS listener whose requests this edge plays (default 443)",
     )
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between route and health checks")
+    parser.add_argument("--person-sub", default="rehearsal-person", help="the signed-in person's sub")
+    parser.add_argument("--person-email", default="person@rehearsal.test", help="the signed-in person's email")
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        help="PEM file of the key identity headers are signed with: made when missing, so that edges sharing it"
+        " sign alike (default: a key of this process's own)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     edge = Edge(
@@ -405,6 +654,9 @@ def main(argv: list[str] | None = None) -> None:
         listener_port=args.listener_port,
         route53=boto3.client("route53"),
         elbv2=boto3.client("elbv2"),
+        signer=Signer.load_or_make(args.key_file),
+        person_sub=args.person_sub,
+        person_email=args.person_email,
     )
     threading.Thread(target=edge.run_health_checks, name="health-checks", daemon=True).start()
     server = EdgeServer(("127.0.0.1", args.port), handler_for(edge))
