@@ -1,9 +1,11 @@
 """The release runbook's images role (roles/images), called as the runbook calls it, against a
 docker-registry on loopback and a moto server standing in for ECR, as in the local rehearsal:
 it builds the API image (offline, with buildah; layers cached by test_image.py are reused),
-pushes it under the version, prod and latest, records the manifest in the emulated ECR, and
+pushes it under its build tag only (build-<version>-<commit>: the version's tag, prod and latest
+name it once the release passed its validation), records the manifest in the emulated ECR, and
 reports images_pushed. A second run changes nothing; check mode builds and pushes nothing; a
-version already released from another commit is refused; the next release moves prod and latest.
+version already released from another commit is refused; move_tags, as the switch phase calls it,
+gives a validated release's image its version, prod and latest, and moves them on at the next.
 
 Needs root and Debian's buildah, skopeo, debootstrap and docker-registry (`make system-deps`).
 """
@@ -35,6 +37,15 @@ PLAYBOOK = """
   roles:
     - role: images
   post_tasks:
+    - name: Tag the image as the switch phase does, once the release passed its validation
+      ansible.builtin.include_role:
+        name: images
+        tasks_from: move_tags
+      vars:
+        images_source_tag: "{{ images_pushed[0].tags[0] }}"
+        images_extra_tags: "{{ [images_version, 'prod', 'latest'] }}"
+      when: validated | default(false) | bool
+
     - name: Hand images_pushed to the test
       ansible.builtin.copy:
         content: "{{ images_pushed | to_json }}"
@@ -92,6 +103,13 @@ def play(
     return result.returncode, output, pushed, seconds
 
 
+HEAD = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def build_tag(version: str) -> str:
+    return f"build-{version}-{HEAD}"
+
+
 def changed(output: str) -> int:
     return int(re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", output).group(1))
 
@@ -120,36 +138,27 @@ def first_release(tmp_path_factory, oci_registry, moto_url, ecr):
     return output, pushed, seconds
 
 
-def test_release_is_pushed_under_every_tag_and_recorded_in_ecr(first_release, oci_registry, ecr, measured):
+def test_release_is_pushed_under_its_build_tag_only_and_recorded_in_ecr(first_release, oci_registry, ecr, measured):
     output, pushed, seconds = first_release
     assert changed(output) > 0
     digest = pushed[0]["digest"]
+    build = build_tag(VERSION)
     assert pushed == [
-        {
-            "repository": REPOSITORY,
-            "uri": f"{oci_registry}/{REPOSITORY}:{VERSION}",
-            "tags": [VERSION, "prod", "latest"],
-            "digest": digest,
-        }
+        {"repository": REPOSITORY, "uri": f"{oci_registry}/{REPOSITORY}:{build}", "tags": [build], "digest": digest}
     ]
+    # Not validated yet: no version tag (immutable, it would use the version up), no prod or latest.
     image = f"docker://{oci_registry}/{REPOSITORY}"
-    assert set(json.loads(skopeo("list-tags", image))["Tags"]) == {VERSION, "prod", "latest"}
-    for tag in (VERSION, "prod", "latest"):
-        assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{tag}").strip() == digest
-    labels = json.loads(skopeo("inspect", f"{image}:{VERSION}"))["Labels"]
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    assert labels["org.opencontainers.image.revision"] == head
+    assert set(json.loads(skopeo("list-tags", image))["Tags"]) == {build}
+    assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{build}").strip() == digest
+    labels = json.loads(skopeo("inspect", f"{image}:{build}"))["Labels"]
+    assert labels["org.opencontainers.image.revision"] == HEAD
     assert labels["org.opencontainers.image.version"] == VERSION
-    # The emulated ECR lists the release under all three tags, as one image.
-    tags = ecr_tags(ecr)
-    assert set(tags) == {VERSION, "prod", "latest"} and len(set(tags.values())) == 1
-    manifest = ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": VERSION}])["images"][0]
-    assert json.loads(manifest["imageManifest"]) == json.loads(skopeo("inspect", "--raw", f"{image}:{VERSION}"))
-    pushed_bytes = sum(
-        layer["size"] for layer in json.loads(skopeo("inspect", "--raw", f"{image}:{VERSION}"))["layers"]
-    )
+    assert set(ecr_tags(ecr)) == {build}
+    manifest = ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": build}])["images"][0]
+    assert json.loads(manifest["imageManifest"]) == json.loads(skopeo("inspect", "--raw", f"{image}:{build}"))
+    pushed_bytes = sum(layer["size"] for layer in json.loads(skopeo("inspect", "--raw", f"{image}:{build}"))["layers"])
     measured(
-        f"images role, first run (cached build, push of 3 tags, ECR put_image): {seconds:.0f} s; "
+        f"images role, first run (cached build, push of the build tag, ECR put_image): {seconds:.0f} s; "
         f"the image is {pushed_bytes / 1e6:.0f} MB compressed in the registry"
     )
 
@@ -159,7 +168,7 @@ def test_second_run_of_the_same_version_changes_nothing(first_release, tmp_path,
     rc, output, pushed, seconds = play(tmp_path, oci_registry, moto_url, VERSION)
     assert rc == 0, output[-6000:]
     assert changed(output) == 0, output[-6000:]
-    assert "already released from this commit" in output
+    assert "already built from this commit" in output
     assert pushed == first_release[1]
     assert ecr_tags(ecr) == before
     measured(f"images role, second run (nothing to do): {seconds:.0f} s")
@@ -170,16 +179,12 @@ def test_check_mode_reports_the_build_and_pushes_nothing(first_release, tmp_path
     rc, output, pushed, _ = play(tmp_path, oci_registry, moto_url, version, "--check")
     assert rc == 0, output[-6000:]
     assert f"would build {REPOSITORY}:{version}" in output and changed(output) > 0
+    build = build_tag(version)
     assert pushed == [
-        {
-            "repository": REPOSITORY,
-            "uri": f"{oci_registry}/{REPOSITORY}:{version}",
-            "tags": [version, "prod", "latest"],
-            "digest": None,
-        }
+        {"repository": REPOSITORY, "uri": f"{oci_registry}/{REPOSITORY}:{build}", "tags": [build], "digest": None}
     ]
-    assert version not in json.loads(skopeo("list-tags", f"docker://{oci_registry}/{REPOSITORY}"))["Tags"]
-    assert version not in ecr_tags(ecr)
+    assert not {version, build} & set(json.loads(skopeo("list-tags", f"docker://{oci_registry}/{REPOSITORY}"))["Tags"])
+    assert not {version, build} & set(ecr_tags(ecr))
 
 
 def test_a_version_released_from_another_commit_is_refused(first_release, tmp_path, oci_registry, moto_url, ecr):
@@ -192,16 +197,40 @@ def test_a_version_released_from_another_commit_is_refused(first_release, tmp_pa
     rc, output, _, _ = play(tmp_path, oci_registry, moto_url, version)
     assert rc != 0
     assert f"{REPOSITORY}:{version} is already in the registry, built from commit unknown" in output
-    assert version not in ecr_tags(ecr)
+    assert not {version, build_tag(version)} & set(ecr_tags(ecr))
 
 
-def test_next_release_moves_prod_and_latest(first_release, tmp_path, oci_registry, moto_url, ecr):
+def test_a_validated_release_takes_its_version_and_the_moving_tags(
+    first_release, tmp_path, oci_registry, moto_url, ecr
+):
+    """What the switch phase does once users reach the release: move_tags from its build tag."""
+    rc, output, pushed, _ = play(tmp_path, oci_registry, moto_url, VERSION, "-evalidated=true")
+    assert rc == 0, output[-6000:]
+    image = f"docker://{oci_registry}/{REPOSITORY}"
+    digest = first_release[1][0]["digest"]
+    for tag in (VERSION, "prod", "latest"):
+        assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{tag}").strip() == digest
+    tags = ecr_tags(ecr)
+    assert {VERSION, "prod", "latest", build_tag(VERSION)} <= set(tags)
+    assert len({tags[tag] for tag in (VERSION, "prod", "latest", build_tag(VERSION))}) == 1
+    # Tagged once: again, nothing changes (a re-run of a release that serves).
+    rc, output, _, _ = play(tmp_path, oci_registry, moto_url, VERSION, "-evalidated=true")
+    assert rc == 0 and changed(output) == 0, output[-6000:]
+    assert ecr_tags(ecr) == tags
+
+
+def test_next_release_moves_prod_and_latest_once_validated(first_release, tmp_path, oci_registry, moto_url, ecr):
     version = "v0.0.3-next"
     rc, output, pushed, _ = play(tmp_path, oci_registry, moto_url, version)
     assert rc == 0, output[-6000:]
     image = f"docker://{oci_registry}/{REPOSITORY}"
     digest = pushed[0]["digest"]
     assert digest != first_release[1][0]["digest"]
+    # Pushed, not validated: prod and latest stay on the release before, the version is unused.
+    assert version not in json.loads(skopeo("list-tags", image))["Tags"] and version not in ecr_tags(ecr)
+    assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:prod").strip() != digest
+    rc, output, _, _ = play(tmp_path, oci_registry, moto_url, version, "-evalidated=true")
+    assert rc == 0, output[-6000:]
     for tag in (version, "prod", "latest"):
         assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{tag}").strip() == digest
     # The manifests the tags name: moto's digests hash the layers alone, and a new version of the

@@ -26,6 +26,7 @@ rotated by hand, and a release that changes a secret, fails and is rolled back.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 
 import pytest
@@ -67,6 +68,11 @@ AWS_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring", "Dep
 ALL_TAGS = "registry,secrets,iam,infrastructure,monitoring,deploy,switch,autoscaling,retire"
 TOKENS = "a" * 40 + "," + "b" * 40
 SHELL_REGION = "us-east-1"
+# The commit each release's image is built from (release_commit: here given, since the images phase
+# does not run and the checkout's HEAD may move during the runs), and the commit of a first release
+# that fails, retried under the same version from the fixed one.
+COMMIT = "c0ffee" * 6 + "c0ff"
+FAILED_COMMIT = "badc0de" * 5 + "badc0"
 
 
 class ServiceHealth:
@@ -158,6 +164,7 @@ def account(tmp_path_factory):
             # moto: the load balancer has no such attribute until one is set, and the module reads
             # it first (inventories/local says the same).
             "load_balancer_drop_invalid_header_fields": None,
+            "release_commit": COMMIT,
         }
         (base / "operator.json").write_text(json.dumps(operator))
         environment = {
@@ -239,6 +246,50 @@ def validated(aws) -> str:
     return f"-erelease_validated_revision={FAMILY}:{len(revisions) + 1}"
 
 
+def build_tag(version: str, commit: str = COMMIT) -> str:
+    """The tag the images phase pushes a release's image under (roles/images' images_build_tag)."""
+    return f"build-{version}-{commit}"
+
+
+def image_manifest(version: str, commit: str = COMMIT) -> str:
+    """A manifest of its own for each version and commit, as an image build makes one."""
+    config = hashlib.sha256(f"{version} {commit}".encode()).hexdigest()
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 7,
+                "digest": f"sha256:{config}",
+            },
+            "layers": [],
+        }
+    )
+
+
+def push_build(aws, version: str, commit: str = COMMIT) -> None:
+    """What the images phase (not run here) leaves in ECR: the image under its build tag only."""
+    aws("ecr").put_image(
+        repositoryName=REPOSITORY, imageManifest=image_manifest(version, commit), imageTag=build_tag(version, commit)
+    )
+
+
+def image_tags(aws) -> set[str]:
+    images = aws("ecr").describe_images(repositoryName=REPOSITORY)["imageDetails"]
+    return {tag for image in images for tag in image.get("imageTags", [])}
+
+
+def named(aws, tag: str) -> str:
+    """The manifest a tag names in ECR (moto's digests do not tell manifests apart)."""
+    images = aws("ecr").batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"]
+    return images[0]["imageManifest"]
+
+
+def deployed_images(requests) -> list[str]:
+    return [definition["containerDefinitions"][0]["image"] for definition in sent(requests, "RegisterTaskDefinition")]
+
+
 def live_revision(aws) -> int:
     """The revision number the service points at (ECS gives an ARN, moto sometimes family:revision)."""
     return int(service(aws)["taskDefinition"].rsplit(":", 1)[1])
@@ -246,10 +297,15 @@ def live_revision(aws) -> int:
 
 @pytest.fixture(scope="module")
 def first_releases(account):
-    """A first release whose service never turns ready, then the first release that does."""
+    """A first release whose service never turns ready, then the same version again from another
+    commit (the fix), which does."""
     account.health.broken = {"v2.0.0"}
-    failed = account.release("first-release-fails", "v2.0.0")
+    failed = account.release("first-release-fails", "v2.0.0", f"-erelease_commit={FAILED_COMMIT}")
     failed_requests = account.requests()
+    # Its image, which its images phase pushed (the registry phase made the repository), and the fix's.
+    push_build(account.aws, "v2.0.0", FAILED_COMMIT)
+    account.failed_first_release_tags = image_tags(account.aws)
+    push_build(account.aws, "v2.0.0")
     account.health.broken = set()
     passed = account.release("first-release", "v2.0.0", validated(account.aws))
     return failed, failed_requests, passed, account.requests(0)
@@ -263,6 +319,21 @@ def test_failure_2_a_failed_first_release_is_scaled_to_zero(account, first_relea
     assert "RELEASE FAILED: v2.0.0 did not deploy (a first release: scaled to 0 tasks" in failed.messages()
     # The revision it registered is gone; the next release registered its own and serves.
     assert revision_status(account.aws, 1) == "INACTIVE"
+
+
+def test_a_failed_first_release_leaves_its_version_for_a_fixed_commit(account, first_releases):
+    """The failed first release ran its image by its build tag and gave it neither its version's
+    tag nor prod or latest (a version tag is immutable: given to a failed image, the version would
+    be used up); the same version from a fixed commit then released, and its image took them."""
+    failed, failed_requests, passed, requests = first_releases
+    assert failed.returncode != 0 and passed.returncode == 0, passed.explain()
+    registry = f"{ACCOUNT}.dkr.ecr.ap-south-1.amazonaws.com"
+    assert deployed_images(failed_requests) == [f"{registry}/{REPOSITORY}:{build_tag('v2.0.0', FAILED_COMMIT)}"]
+    assert account.failed_first_release_tags == {build_tag("v2.0.0", FAILED_COMMIT)}
+    assert deployed_images(requests)[-1] == f"{registry}/{REPOSITORY}:{build_tag('v2.0.0')}"
+    tags = ("v2.0.0", "prod", "latest")
+    assert {named(account.aws, tag) for tag in tags} == {image_manifest("v2.0.0")}
+    assert image_manifest("v2.0.0") != image_manifest("v2.0.0", FAILED_COMMIT)
 
 
 def test_failure_2_the_first_release_passes_through_the_domain_record(account, first_releases):
@@ -642,26 +713,8 @@ def test_a_rerun_under_a_kms_key_writes_no_secret(account, rerun, kms_key):
     assert run.changed_by_play().get("Secrets") == 0 and run.changed_by_play().get("IAM") == 0
 
 
-def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, rerun, kms_key):
-    ecr = account.aws("ecr")
-
-    def manifest(version):  # what the images phase leaves in ECR: the version's manifest under its tag
-        return json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {
-                    "mediaType": "application/vnd.docker.container.image.v1+json",
-                    "size": 7,
-                    "digest": "sha256:" + version.encode().hex().ljust(64, "0"),
-                },
-                "layers": [],
-            }
-        )
-
-    for version, tags in (("v2.0.0", ["v2.0.0"]), ("v2.1.0", ["v2.1.0", "prod", "latest"])):
-        for tag in tags:
-            ecr.put_image(repositoryName=REPOSITORY, imageManifest=manifest(version), imageTag=tag)
+def test_failure_5_a_failed_release_is_rolled_back_and_leaves_its_version_untagged(account, rerun, kms_key):
+    push_build(account.aws, "v2.1.0")
     serving = f"{FAMILY}:{live_revision(account.aws)}"
     serving_tokens = secret_of(account.aws, serving, "FINNEWS_API_TOKENS")
     # Elasticsearch's key is rotated by a rotation of the operators' own, which has just
@@ -703,12 +756,12 @@ def test_failure_5_a_failed_release_is_rolled_back_with_its_image_tags(account, 
     assert "rotated-0123456789abcdef" in secretsmanager.get_secret_value(SecretId=elasticsearch)["SecretString"]
     assert secret_of(account.aws, failed, "FINNEWS_ES_API_KEY").endswith(":api_key:AWSCURRENT:")
 
-    def named(tag):  # the manifest a tag names (moto's digests do not tell manifests apart)
-        return ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"][0][
-            "imageManifest"
-        ]
-
-    assert named("prod") == named("latest") == named("v2.0.0") != named("v2.1.0")
+    # v2.1.0 never passed its validation: its image keeps its build tag only, whoever pulls prod or
+    # latest gets v2.0.0 throughout, and v2.1.0 can be released again from a fixed commit.
+    tags = image_tags(account.aws)
+    assert "v2.1.0" not in tags and build_tag("v2.1.0") in tags
+    assert named(account.aws, "prod") == named(account.aws, "latest") == named(account.aws, "v2.0.0")
+    assert not sent(account.requests(), "PutImage")
 
 
 def test_a_validate_only_run_after_a_failed_release_signs_in_with_the_serving_revision_s_token(
@@ -752,6 +805,7 @@ def test_a_release_users_are_not_answered_by_is_switched_back(account, rerun, km
     and the release is scaled in."""
     slot, serving = live_slot(account.aws), live_revision(account.aws)
     count = service(account.aws)["desiredCount"]
+    push_build(account.aws, "v2.2.0")
     account.health.unreachable_by_users = {"v2.2.0"}
     try:
         run = account.release(
@@ -772,6 +826,8 @@ def test_a_release_users_are_not_answered_by_is_switched_back(account, rerun, km
     assert service(account.aws)["desiredCount"] == count
     other = "green" if slot == "blue" else "blue"
     assert service(account.aws, other)["desiredCount"] == 0 and revision_status(account.aws, serving + 2) == "INACTIVE"
+    # Validated, but users were not answered by it: no tag names its image but its build tag.
+    assert "v2.2.0" not in image_tags(account.aws) and named(account.aws, "prod") == named(account.aws, "v2.0.0")
     # The serving slot's service was never touched: its tasks served throughout.
     assert not [
         request for request in sent(account.requests(), "UpdateService") if request["service"] == SLOTS[slot][0]
@@ -782,6 +838,7 @@ def test_a_rollback_by_hand_in_the_bake_time_switches_back_without_a_task(accoun
     """A release whose retire phase has not run yet (its bake time): --tags rollback points users'
     listener back at the slot they left, whose tasks still run, and starts no task."""
     slot, serving = live_slot(account.aws), live_revision(account.aws)
+    push_build(account.aws, "v2.3.0")
     run = account.release(
         "release-in-its-bake-time",
         "v2.3.0",
@@ -792,10 +849,13 @@ def test_a_rollback_by_hand_in_the_bake_time_switches_back_without_a_task(accoun
     )
     assert run.returncode == 0, run.explain()
     assert live_slot(account.aws) != slot and service(account.aws, slot)["desiredCount"] > 0
+    # Users reach it: its image took its version's tag and the tags that follow releases.
+    assert {named(account.aws, tag) for tag in ("v2.3.0", "prod", "latest")} == {image_manifest("v2.3.0")}
     rollback = account.release("rollback-by-switch", "v2.3.0", tags="rollback")
     assert rollback.returncode == 0, rollback.explain()
     assert "SWITCHED BACK: users reach" in rollback.messages() and "v2.0.0) again" in rollback.messages()
     assert live_slot(account.aws) == slot and live_revision(account.aws) == serving
+    assert named(account.aws, "prod") == named(account.aws, "latest") == named(account.aws, "v2.0.0")
     writes = writes_of(account.requests())
     assert not writes & {"CreateService", "UpdateService", "RunTask", "StartTask"}, writes
 
@@ -905,6 +965,7 @@ def test_sign_in_and_the_rate_limit_reach_the_load_balancer_and_the_service(acco
     # and the slot the release goes to gets users' count (4 after the re-run's autoscaling).
     account.aws("ecs").update_service(cluster=CLUSTER, service=SLOTS[live_slot(account.aws)][0], desiredCount=2)
     environment = {"FINNEWS_SIGN_IN_CLIENT_SECRET": SIGN_IN_SECRET}
+    push_build(account.aws, "v2.5.0")  # the images phase's image, which the switch tags
     run = account.release("sign-in-on", "v2.5.0", validated(account.aws), *arguments, env=environment)
     assert run.returncode == 0, run.explain()
     requests = account.requests()
@@ -941,4 +1002,3 @@ def test_sign_in_and_the_rate_limit_reach_the_load_balancer_and_the_service(acco
     assert acl["Rules"][0]["Action"] == {"Block": {}}
     (association,) = sent(requests, "AssociateWebACL")
     assert association["ResourceArn"] == balancer["LoadBalancerArn"]
-

@@ -217,6 +217,18 @@ def image_manifest(aws, tag: str) -> str:
     return images[0]["imageManifest"]
 
 
+def build_tag(rehearsal, version: str) -> str:
+    """The tag the images phase pushes a release's image under, until it passed its validation its
+    only one (roles/images' images_build_tag)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=rehearsal.repo, capture_output=True, text=True, check=True)
+    return f"build-{version}-{head.stdout.strip()}"
+
+
+def image_tags(aws) -> set[str]:
+    images = aws("ecr").describe_images(repositoryName=REPOSITORY)["imageDetails"]
+    return {tag for image in images for tag in image.get("imageTags", [])}
+
+
 def assert_stopped(rehearsal, within: float = 60):
     """Nothing the rehearsal started outlives its run (each process stops, gracefully, once the
     ansible-playbook process is gone); the registry and the moto kept up across runs are the tests'."""
@@ -303,7 +315,11 @@ def test_first_release(rehearsal, release):
         assert aws("iam").list_instance_profiles()["InstanceProfiles"] == []
         definition = aws("ecs").describe_task_definition(taskDefinition=f"{FAMILY}:1")["taskDefinition"]
         container = definition["containerDefinitions"][0]
-        assert container["image"].endswith(f"/{REPOSITORY}:v1.0.0")
+        # The image by its build tag; once users were answered by it, it took its version, prod and latest.
+        assert container["image"].endswith(f"/{REPOSITORY}:{build_tag(rehearsal, 'v1.0.0')}")
+        assert {image_manifest(aws, tag) for tag in ("v1.0.0", "prod", "latest")} == {
+            image_manifest(aws, build_tag(rehearsal, "v1.0.0"))
+        }
         assert {secret["valueFrom"].rsplit(":", 3)[0] for secret in container["secrets"]} == arns
         assert {secret["name"] for secret in container["secrets"]} == {"FINNEWS_ES_API_KEY", "FINNEWS_API_TOKENS"}
         assert container["logConfiguration"]["logDriver"] == "awslogs"
@@ -468,7 +484,18 @@ def test_broken_release_is_scaled_in(rehearsal, release):
         assert revision_status(aws, 4) == "INACTIVE"
         # Whoever pulls prod or latest gets v1.1.0 again.
         assert image_manifest(aws, "prod") == image_manifest(aws, "latest") == image_manifest(aws, "v1.1.0")
-        assert image_manifest(aws, "v1.2.0") != image_manifest(aws, "v1.1.0")
+        # v1.2.0 never passed its validation: its image has its build tag only, and no git tag
+        # names it, so v1.2.0 can be released again from a fixed commit.
+        assert "v1.2.0" not in image_tags(aws) and build_tag(rehearsal, "v1.2.0") in image_tags(aws)
+        assert image_manifest(aws, build_tag(rehearsal, "v1.2.0")) != image_manifest(aws, "v1.1.0")
+    tag = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "refs/tags/v1.2.0"], cwd=rehearsal.repo)
+    assert tag.returncode != 0
+    assert (
+        "v1.2.0"
+        not in subprocess.run(
+            ["git", "ls-remote", "--tags", str(rehearsal.remote)], capture_output=True, text=True
+        ).stdout
+    )
 
 
 def test_rollback_by_hand(rehearsal, release):
@@ -517,7 +544,9 @@ def test_validation_reports_keep_history_provenance_and_edge_checks(rehearsal):
     provenance = second["provenance"]
     assert provenance["environment"] == "local" and provenance["backend"] == "embedded"
     assert provenance["service_version"] == "v1.1.0" and len(provenance["commit"]) == 40
-    assert provenance["image"].endswith(f"/{REPOSITORY}:v1.1.0") and provenance["image_digest"]
+    assert (
+        provenance["image"].endswith(f"/{REPOSITORY}:{build_tag(rehearsal, 'v1.1.0')}") and provenance["image_digest"]
+    )
     assert (provenance["tasks"], provenance["workers"]) == (1, 2)
     # Compared with the last passing release of the environment: every regression gate ran.
     assert second["baseline"]["release"] == "v1.0.0"

@@ -22,7 +22,6 @@ BIN = Path(sys.executable).parent
 INVENTORIES = ("production", "staging", "local")
 PHASES = (
     "preflight",
-    "git",
     "registry",
     "secrets",
     "iam",
@@ -32,6 +31,7 @@ PHASES = (
     "deploy",
     "validate",
     "switch",
+    "git",  # after the switch: a release is tagged once it passed its validation
     "autoscaling",
     "retire",
     "rollback",
