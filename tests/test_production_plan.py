@@ -66,7 +66,8 @@ SLOTS = {
 REPOSITORY = "finbert-rag/production/api"
 AWS_PHASES = ("Registry", "Secrets", "IAM", "Infrastructure", "Monitoring", "Deploy", "Switch", "Autoscaling", "Retire")
 ALL_TAGS = "registry,secrets,iam,infrastructure,monitoring,deploy,switch,autoscaling,retire"
-TOKENS = "a" * 40 + "," + "b" * 40
+# Tokens with an "s" in them: a pattern that splits tokens on whitespace must not split on "s".
+TOKENS = "as" * 20 + "," + "b" * 40
 SHELL_REGION = "us-east-1"
 # The commit each release's image is built from (release_commit: here given, since the images phase
 # does not run and the checkout's HEAD may move during the runs), and the commit of a first release
@@ -672,7 +673,7 @@ def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(ac
         ' "FINNEWS_ES_HOSTS": "https://search-es.finbert-rag.example.com:9200", "FINNEWS_ES_INDEX": "finnews-2"}}',
         f"-erelease_secrets_kms_key={KMS_ALIAS}",
         tags="secrets,iam,infrastructure,deploy,switch,autoscaling,retire",
-        env={"FINNEWS_API_TOKENS": "c" * 40},
+        env={"FINNEWS_API_TOKENS": "cs" * 20},
     )
     assert run.returncode == 0, run.explain()
     live = live_revision(account.aws)
@@ -689,7 +690,7 @@ def test_failure_3_a_changed_environment_value_and_secret_make_a_new_revision(ac
         assert secret_of(account.aws, f"{FAMILY}:{live}", variable).endswith("::" + stored["VersionId"])
         # Secrets Manager names the key by its ARN: an alias passed on would never match it again.
         assert secretsmanager.describe_secret(SecretId=stored["ARN"])["KmsKeyId"] == kms_key
-    assert "c" * 40 in secretsmanager.get_secret_value(SecretId="finbert-rag/production/api-tokens")["SecretString"]
+    assert "cs" * 20 in secretsmanager.get_secret_value(SecretId="finbert-rag/production/api-tokens")["SecretString"]
     policy = account.aws("iam").get_role_policy(
         RoleName="finbert-rag-production-task-execution", PolicyName="read-release-secrets"
     )["PolicyDocument"]
@@ -706,7 +707,7 @@ def test_a_rerun_under_a_kms_key_writes_no_secret(account, rerun, kms_key):
         "v2.0.0",
         f"-erelease_secrets_kms_key={KMS_ALIAS}",
         tags="secrets,iam",
-        env={"FINNEWS_API_TOKENS": "c" * 40},
+        env={"FINNEWS_API_TOKENS": "cs" * 20},
     )
     assert run.returncode == 0, run.explain()
     assert secret_writes(account.requests()) == []
@@ -745,7 +746,7 @@ def test_failure_5_a_failed_release_is_rolled_back_and_leaves_its_version_untagg
     # revision serving again reads its own, as before the run, whatever the secret's current value.
     assert secret_of(account.aws, serving, "FINNEWS_API_TOKENS") == serving_tokens
     arn, version = serving_tokens.split(":tokens::")
-    assert "c" * 40 in secretsmanager.get_secret_value(SecretId=arn, VersionId=version)["SecretString"]
+    assert "cs" * 20 in secretsmanager.get_secret_value(SecretId=arn, VersionId=version)["SecretString"]
     assert "d" * 40 in secretsmanager.get_secret_value(SecretId=arn)["SecretString"]
     assert secret_of(account.aws, failed, "FINNEWS_API_TOKENS") != serving_tokens
     # The rotated secret was left to its rotation: neither written nor its rotation cancelled, and
