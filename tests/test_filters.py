@@ -1,5 +1,6 @@
-"""The runbook's task_definition_revision filter (plugins/filter): a task definition ARN, or a
-family:revision, becomes family:revision; anything else is an error. Called as a function, and
+"""The runbook's filters (plugins/filter). task_definition_revision: a task definition ARN, or a
+family:revision, becomes family:revision; anything else is an error. secret_value_from: a
+container secret's valueFrom in its parts, as ECS reads it. Called as a function, and
 through Ansible as the roles call it (found by ansible.cfg's filter_plugins, mapped over a list)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from tests.conftest import ROOT
 
 BIN = Path(sys.executable).parent
-PLUGIN = ROOT / "plugins" / "filter" / "task_definition_revision.py"
+FILTERS = ROOT / "plugins" / "filter"
 ARN = "arn:aws:ecs:ap-south-1:123456789012:task-definition/finbert-rag-production-api:41"
 
 
@@ -25,10 +26,10 @@ ARN = "arn:aws:ecs:ap-south-1:123456789012:task-definition/finbert-rag-productio
 CALLER = """
 import importlib.util, json, sys
 from ansible.errors import AnsibleFilterError
-spec = importlib.util.spec_from_file_location("task_definition_revision_filter", sys.argv[1])
+spec = importlib.util.spec_from_file_location(sys.argv[2] + "_filter", sys.argv[1])
 plugin = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(plugin)
-function = plugin.FilterModule().filters()["task_definition_revision"]
+function = plugin.FilterModule().filters()[sys.argv[2]]
 for line in sys.stdin:
     try:
         print(json.dumps({"value": function(json.loads(line))}))
@@ -38,13 +39,12 @@ for line in sys.stdin:
 """
 
 
-@pytest.fixture(scope="module")
-def task_definition_revision():
-    """The filter as a function of a value: what it returns, or the exception's type and message."""
+def filter_function(name: str):
+    """The filter NAME as a function of a value: what it returns, or the exception's type and message."""
 
     def call(value):
         process = subprocess.run(
-            [sys.executable, "-c", CALLER, str(PLUGIN)],
+            [sys.executable, "-c", CALLER, str(FILTERS / f"{name}.py"), name],
             input=json.dumps(value) + "\n",
             capture_output=True,
             text=True,
@@ -54,6 +54,11 @@ def task_definition_revision():
         return json.loads(process.stdout)
 
     return call
+
+
+@pytest.fixture(scope="module")
+def task_definition_revision():
+    return filter_function("task_definition_revision")
 
 
 @pytest.mark.parametrize(
@@ -99,6 +104,34 @@ def test_anything_else_is_an_error(task_definition_revision, garbage):
     result = task_definition_revision(garbage)
     assert result["error"] == "AnsibleFilterError", result
     assert "neither a task definition ARN nor a family:revision" in result["message"]
+
+
+SECRET = "arn:aws:secretsmanager:ap-south-1:123456789012:secret:finbert-rag/production/api-tokens-AbCdEf"
+
+
+@pytest.mark.parametrize(
+    ("value_from", "parts"),
+    [
+        (f"{SECRET}:tokens::0b5f8c1e-version", ("tokens", "", "0b5f8c1e-version")),
+        (f"{SECRET}:api_key:AWSCURRENT:", ("api_key", "AWSCURRENT", "")),
+        (SECRET, ("", "", "")),
+    ],
+)
+def test_a_value_from_splits_as_ecs_reads_it(value_from, parts):
+    json_key, version_stage, version_id = parts
+    assert filter_function("secret_value_from")(value_from) == {
+        "value": {"secret": SECRET, "json_key": json_key, "version_stage": version_stage, "version_id": version_id}
+    }
+
+
+@pytest.mark.parametrize(
+    "garbage", ["", "finbert-rag/production/api-tokens", "arn:aws:ssm:ap-south-1:123456789012:parameter/x:y", None]
+)
+def test_a_value_from_of_no_secret_is_an_error(garbage):
+    result = filter_function("secret_value_from")(garbage)
+    assert (
+        result["error"] == "AnsibleFilterError" and "is not a Secrets Manager secret's valueFrom" in result["message"]
+    )
 
 
 def ansible_debug(expression: str) -> subprocess.CompletedProcess:
