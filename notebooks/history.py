@@ -57,7 +57,8 @@ def attempts(reports_dir: Path) -> list[dict]:
 def baseline(history: list[dict], environment: str, release: str) -> dict | None:
     """The last passing attempt of another release in the same environment: what a release is
     compared with. Another release, because an earlier attempt of the same one would let a
-    regression it brought in pass on its second try."""
+    regression it brought in pass on its second try. Passing, because a failed attempt's figures
+    are no yardstick, and one stopped by --fail-fast lacks the notebooks it did not run."""
     passing = [
         summary
         for summary in history
@@ -79,7 +80,8 @@ def trend_figure(
     history: list[dict], environment: str, fields: tuple[str, ...], figures: tuple[str, ...] = tuple(TREND_FIGURES)
 ):
     """Each of `figures` (TREND_FIGURES' keys) per field over the attempts of one environment, in
-    the order they ran (filled markers passed, hollow ones failed), side by side, with the planned
+    the order they ran (filled markers passed, hollow ones failed; a gap where an attempt recorded
+    no such figure, as one stopped by --fail-fast before the notebook), side by side, with the planned
     limits (the notebooks' defaults) dashed, or named when they lie far beyond the data. None
     when the environment has no attempt."""
     import matplotlib.pyplot as plt

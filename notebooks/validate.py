@@ -15,6 +15,12 @@ Thresholds and request counts are the notebooks' defaults unless the environment
 profile (--profile, the inventory's release_validation_profile) or --set gives another value;
 both are flagged as overrides wherever the value differs from the default.
 
+With --fail-fast (as a release runs it), the groups of RUN_GROUPS after one with a failed check or
+a notebook stopped by an error are not run: the verdict is already FAILED, and what they would
+measure (the load, the regression) cannot change it. Each notebook not run is listed in
+summary.json ("passed": null, "not_run": why), in the index, on the log and on every page's
+verdict. Without it (make validate) every notebook runs, so every report is there to read.
+
 Exit status: 0 every check passed; 1 a check failed or a notebook stopped with an error (the
 failed checks are named); 2 usage error, or the service cannot be reached.
 
@@ -306,6 +312,7 @@ class NotebookRun:
     error: str | None  # why the notebook stopped, when it did
     checks: list[Check] = field(default_factory=list)
     metrics: list[Metric] = field(default_factory=list)
+    not_run: str | None = None  # why it was not run (--fail-fast after a failed group), when it was not
 
     @property
     def passed(self) -> bool:
@@ -366,10 +373,11 @@ def provenance_line(release: str, facts: dict) -> str:
     )
 
 
-def banner(run: NotebookRun, provenance: str = "") -> str:
+def banner(run: NotebookRun, provenance: str = "", not_run: tuple[NotebookRun, ...] = ()) -> str:
     """The top of a notebook's report: its verdict in one of four states (failed, stopped, passed,
     not applicable: a notebook none of whose checks could run here has passed nothing), what was
-    validated, the failed checks in words, a link back to every attempt, and the table of checks."""
+    validated, the notebooks of the attempt that were not run and why, the failed checks in words,
+    a link back to every attempt, and the table of checks."""
     failed = [c for c in run.checks if c.status == FAIL]
     not_applicable = [c for c in run.checks if c.status == NOT_APPLICABLE]
     passed = len(run.checks) - len(failed) - len(not_applicable)
@@ -396,6 +404,11 @@ def banner(run: NotebookRun, provenance: str = "") -> str:
     # The page is REPORTS/<release>/<attempt>/<notebook>.html; the index lists every attempt.
     if provenance:
         lines.append(f'<p style="color: #555">{html.escape(provenance)}</p>')
+    skipped: dict[str, list[str]] = {}
+    for other in not_run:
+        skipped.setdefault(other.not_run or "", []).append(other.name)
+    for reason, names in skipped.items():
+        lines.append(f"<p><strong>Not run in this attempt: {', '.join(names)}; {html.escape(reason)}.</strong></p>")
     lines.append('<p><a href="../../index.html">All validation reports of this environment</a></p>')
     # The failed checks in words; the table below gives every check, with why one did not apply.
     if failed:
@@ -414,14 +427,12 @@ def banner(run: NotebookRun, provenance: str = "") -> str:
     return "\n".join(lines)
 
 
-def publish(run: NotebookRun, folder: Path, title: str, provenance: str = "") -> None:
-    """Read back what the executed notebook recorded, put the verdict banner at its top, and
-    write its HTML report."""
+def read_back(run: NotebookRun, folder: Path) -> None:
+    """Read back the checks and figures the executed notebook recorded. A notebook that stopped
+    with every recorded check passed (or with none, or before its output was written) gets a
+    failed check saying so: it never passes."""
     executed = folder / f"{run.name}.ipynb"
-    if not executed.exists():
-        return
-    notebook = nbformat.read(executed, as_version=4)
-    found = recorded(notebook)
+    found = recorded(nbformat.read(executed, as_version=4)) if executed.exists() else None
     if found:
         run.checks, run.metrics = list(found.checks), list(found.metrics)
     if run.error and run.passed:
@@ -439,7 +450,17 @@ def publish(run: NotebookRun, folder: Path, title: str, provenance: str = "") ->
                 status=FAIL,
             )
         )
-    cell = nbformat.v4.new_markdown_cell(banner(run, provenance))
+
+
+def publish(
+    run: NotebookRun, folder: Path, title: str, provenance: str = "", not_run: tuple[NotebookRun, ...] = ()
+) -> None:
+    """Put the verdict banner at the top of the executed notebook, and write its HTML report."""
+    executed = folder / f"{run.name}.ipynb"
+    if not executed.exists():
+        return
+    notebook = nbformat.read(executed, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(banner(run, provenance, not_run))
     cell.metadata["tags"] = ["validation-verdict"]
     notebook.cells.insert(0, cell)
     nbformat.write(notebook, executed)
@@ -517,6 +538,12 @@ def write_index(reports_dir: Path) -> Path:
     return index
 
 
+def not_run_reason(failed: list[str]) -> str:
+    """Why --fail-fast left a notebook out: the notebooks that failed in the group before."""
+    names = ", ".join(failed[:-1]) + " and " + failed[-1] if len(failed) > 1 else failed[0]
+    return f"{names} failed first (--fail-fast)"
+
+
 def validate(
     base_url: str,
     release: str,
@@ -526,8 +553,10 @@ def validate(
     declared: dict[str, Parameter],
     facts: dict,
     runner_values: dict,
+    fail_fast: bool = False,
 ) -> tuple[dict, Path]:
-    """Execute every notebook into a new attempt folder, publish the reports and return the summary."""
+    """Execute every notebook into a new attempt folder, publish the reports and return the summary.
+    With fail_fast, the groups after one with a failed notebook are not run (and reported so)."""
     started_at = dt.datetime.now(dt.UTC)
     folder = new_attempt(reports_dir, release, started_at)
     environment = facts["environment"]
@@ -562,7 +591,7 @@ def validate(
         if run.error:
             for secret in secrets:
                 run.error = run.error.replace(secret, REDACTED)
-        publish(run, folder, f"{name}: release {release}", provenance_line(release, facts))
+        read_back(run, folder)
         failed = [c for c in run.checks if not c.passed]
         log.info(
             "[%d/%d] %s: %d of %d checks passed, %d not applicable, in %.1f s%s",
@@ -578,10 +607,24 @@ def validate(
         return run
 
     finished: dict[str, NotebookRun] = {}
+    failed_first: list[str] = []  # with fail_fast: the failed notebooks of the group that stopped the run
     for group in RUN_GROUPS:
+        if failed_first:
+            reason = not_run_reason(failed_first)
+            for name in group:
+                log.info("[%d/%d] %s: not run, %s", NOTEBOOKS.index(name) + 1, len(NOTEBOOKS), name, reason)
+                finished[name] = NotebookRun(name, 0.0, None, not_run=reason)
+            continue
         with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="notebook") as pool:
-            finished.update(zip(group, pool.map(run_notebook, group), strict=True))
+            ran = dict(zip(group, pool.map(run_notebook, group), strict=True))
+        finished.update(ran)
+        if fail_fast:
+            failed_first = [name for name in group if not ran[name].passed]
     runs = [finished[name] for name in NOTEBOOKS]
+    # Published once every group ran or was left out, so each page's verdict names what was not run.
+    not_run = tuple(run for run in runs if run.not_run)
+    for run in runs:
+        publish(run, folder, f"{run.name}: release {release}", provenance_line(release, facts), not_run)
     leaked += [path.name for path in folder.glob("*.html") if redact(path, secrets)]
     checks = [check for run in runs for check in run.checks]
     if secrets:
@@ -617,10 +660,11 @@ def validate(
         "notebooks": [
             {
                 "name": run.name,
-                "passed": run.passed,
+                "passed": None if run.not_run else run.passed,
+                "not_run": run.not_run,
                 "error": run.error,
                 "duration_s": round(run.duration_s, 1),
-                "notebook": f"{run.name}.ipynb",
+                "notebook": f"{run.name}.ipynb" if (folder / f"{run.name}.ipynb").exists() else None,
                 "html": f"{run.name}.html" if (folder / f"{run.name}.html").exists() else None,
             }
             for run in runs
@@ -701,6 +745,14 @@ def parser(declared: dict[str, Parameter]) -> argparse.ArgumentParser:
         help="overrides for this run as one JSON object of notebook parameters (as the runbook gives them)",
     )
     result.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="after a group of notebooks with a failed check or an error (health, endpoints, relevance, edge; "
+        "then performance; then regression), run none of the later groups: they cannot change the verdict, "
+        "and are reported as not run (the release's validate phase passes it). Without it every notebook "
+        "runs, so every report is there to read",
+    )
+    result.add_argument(
         "--token-stdin",
         action="store_true",
         help=f"read the bearer token from the first line of standard input instead of ${TOKEN_ENV}; "
@@ -759,7 +811,15 @@ def main(argv: list[str] | None = None) -> int:
         "log_file": arguments.log_file,
     }
     summary, folder = validate(
-        base_url, arguments.release, arguments.reports_dir, profile, overrides, declared, facts, runner_values
+        base_url,
+        arguments.release,
+        arguments.reports_dir,
+        profile,
+        overrides,
+        declared,
+        facts,
+        runner_values,
+        arguments.fail_fast,
     )
     total = len(summary["checks"])
     not_applicable = len(summary["not_applicable"])
@@ -773,6 +833,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"release {arguments.release}: FAILED, {len(summary['failed'])} of {total} checks failed:")
         for line in summary["failed"]:
             print(f"  {line}")
+        for notebook in summary["notebooks"]:
+            if notebook["not_run"]:
+                print(f"  {notebook['name']}: not run, {notebook['not_run']}")
     if summary["failed_as_planned"]:
         print(f"  passed only at moved thresholds, {len(summary['failed_as_planned'])} checks fail as planned:")
         for line in summary["failed_as_planned"]:

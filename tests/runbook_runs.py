@@ -220,6 +220,11 @@ def is_read(operation: str) -> bool:
     return operation.startswith(("Describe", "List", "Get", "BatchGet", "GET "))
 
 
+def writes_of(requests: list[dict]) -> set[str]:
+    """The operations of REQUESTS (recorded_requests) that are no read: what changed the account."""
+    return {request["operation"] for request in requests if not is_read(request["operation"] or "GET ")}
+
+
 def gunicorn_config(root: Path) -> dict:
     """What gunicorn serves with: webapp/gunicorn_conf.py loaded as gunicorn loads a configuration
     file (its names over gunicorn's defaults), in a process of its own, since loading it prepares

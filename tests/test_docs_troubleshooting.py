@@ -141,7 +141,8 @@ def yaml_messages(node, task_vars: dict | None = None):
                 yield "assert", value["fail_msg"], own_vars
             elif key in FAILS and isinstance(value, dict):
                 yield "fail", value.get("msg", ""), own_vars
-            elif key in DEBUGS and isinstance(value, dict):
+            elif key in DEBUGS and isinstance(value, dict) and isinstance(value.get("msg", ""), (str, list)):
+                # A mapping (check mode's release_plan entries) is data for the plan, no message.
                 yield "debug", value.get("msg", ""), own_vars
             elif isinstance(value, (dict, list)):
                 yield from yaml_messages(value)

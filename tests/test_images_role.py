@@ -5,7 +5,9 @@ pushes it under its build tag only (build-<version>-<commit>: the version's tag,
 name it once the release passed its validation), records the manifest in the emulated ECR, and
 reports images_pushed. A second run changes nothing; check mode builds and pushes nothing; a
 version already released from another commit is refused; move_tags, as the switch phase calls it,
-gives a validated release's image its version, prod and latest, and moves them on at the next.
+gives a validated release's image its version, prod and latest, and moves them on at the next. A
+release promoted from another environment's repository copies the digest validated there and
+builds nothing; one not released there, or from another commit, is refused.
 
 Needs root and Debian's buildah, skopeo, debootstrap and docker-registry (`make system-deps`).
 """
@@ -241,6 +243,75 @@ def test_next_release_moves_prod_and_latest_once_validated(first_release, tmp_pa
         for image in ecr.batch_get_image(repositoryName=REPOSITORY, imageIds=[{"imageTag": tag}])["images"]
     }
     assert manifests[version] == manifests["prod"] == manifests["latest"] != manifests[VERSION]
+
+
+PROMOTED_REPOSITORY = "finbert-rag/production/api"
+
+
+def promote(tmp_path, oci_registry, moto_url, version, *options):
+    """The images role as production's release runs it with release_promote_from: REPOSITORY plays
+    staging's repository, where the version is tagged once it passed staging's validation."""
+    repositories = [
+        {
+            "name": PROMOTED_REPOSITORY,
+            "dockerfile": "docker/Dockerfile.api",
+            "promote_from": f"{oci_registry}/{REPOSITORY}",
+        }
+    ]
+    return play(
+        tmp_path, oci_registry, moto_url, version, "-e", json.dumps({"images_repositories": repositories}), *options
+    )
+
+
+def test_a_promoted_release_copies_the_validated_digest_and_builds_nothing(
+    first_release, tmp_path, oci_registry, moto_url, ecr
+):
+    """Build once, promote the digest: the image staging's VERSION tag names (validated there,
+    test above), copied by digest under production's build tag, and recorded in its ECR."""
+    ecr.create_repository(repositoryName=PROMOTED_REPOSITORY)
+    digest = first_release[1][0]["digest"]
+    rc, output, pushed, _ = promote(tmp_path, oci_registry, moto_url, VERSION, "--check")
+    assert rc == 0, output[-6000:]
+    assert f"would copy {oci_registry}/{REPOSITORY}:{VERSION} ({digest})" in output
+    rc, output, pushed, _ = promote(tmp_path, oci_registry, moto_url, VERSION)
+    assert rc == 0, output[-6000:]
+    build = build_tag(VERSION)
+    assert pushed == [
+        {
+            "repository": PROMOTED_REPOSITORY,
+            "uri": f"{oci_registry}/{PROMOTED_REPOSITORY}:{build}",
+            "tags": [build],
+            "digest": digest,
+            "promoted_from": f"{oci_registry}/{REPOSITORY}:{VERSION}",
+        }
+    ]
+    # Copied and recorded in ECR, nothing else: no build, no push of a local image.
+    assert changed(output) == 2, output[-6000:]
+    assert f"promoted from {oci_registry}/{REPOSITORY}:{VERSION} by this run" in output
+    image = f"docker://{oci_registry}/{PROMOTED_REPOSITORY}"
+    assert skopeo("inspect", "--format", "{{.Digest}}", f"{image}:{build}").strip() == digest
+    recorded = ecr.batch_get_image(repositoryName=PROMOTED_REPOSITORY, imageIds=[{"imageTag": build}])["images"]
+    assert json.loads(recorded[0]["imageManifest"]) == json.loads(skopeo("inspect", "--raw", f"{image}:{build}"))
+    # Again: already there, nothing changes.
+    rc, output, again, _ = promote(tmp_path, oci_registry, moto_url, VERSION)
+    assert rc == 0 and changed(output) == 0, output[-6000:]
+    assert again == pushed
+
+
+def test_a_promotion_of_an_image_not_validated_there_or_of_another_commit_is_refused(
+    first_release, tmp_path, oci_registry, moto_url, ecr
+):
+    # Never released where it is promoted from (its version tag is given once validated there).
+    rc, output, _, _ = promote(tmp_path, oci_registry, moto_url, "v0.0.9-unreleased")
+    assert rc != 0
+    assert f"cannot promote {oci_registry}/{REPOSITORY}:v0.0.9-unreleased: it cannot be read" in output, output[-3000:]
+    assert "Release v0.0.9-unreleased there first" in output
+    # Released there from another commit (test_a_version_released_from_another_commit_is_refused's image).
+    rc, output, _, _ = promote(tmp_path, oci_registry, moto_url, "v0.0.2-other")
+    assert rc != 0
+    assert f"cannot promote {oci_registry}/{REPOSITORY}:v0.0.2-other: it was built from commit unknown" in output
+    tags = json.loads(skopeo("list-tags", f"docker://{oci_registry}/{PROMOTED_REPOSITORY}"))["Tags"]
+    assert not [tag for tag in tags if "v0.0.9-unreleased" in tag or "v0.0.2-other" in tag], tags
 
 
 def test_ecr_registry_credentials_come_from_an_authorization_token(moto_url):

@@ -554,3 +554,78 @@ def test_the_rehearsal_meets_its_own_prerequisites(moto_url, tmp_path):
     (result,) = run.results("release_preflight : Fail on the prerequisites the release lacks")
     assert not result.get("failed"), result["msg"]
     assert result["msg"] == "prerequisites met: placeholder, hosted zone, certificate, architecture, build tools"
+
+
+def test_a_cut_over_needs_the_expected_record_a_zone_of_the_account_and_a_certificate_for_both_names(account, tmp_path):
+    """service_cut_over (the earlier system's name the switch moves to the load balancer): met
+    while its record holds the value the operator expects, refused - each with its fix, before
+    any write - when it holds another, when its zone is not one of this account's, when no one
+    certificate covers it and the service's own name (the HTTPS listener has one), or when it is
+    the service's own name."""
+    route53 = account.aws("route53")
+    earlier_target = "search-api.earlier-hosting.acme-markets.net"
+
+    def cname(zone: str, name: str) -> None:
+        hosted = next(z["Id"] for z in route53.list_hosted_zones_by_name(DNSName=zone)["HostedZones"])
+        record = {"Name": name, "Type": "CNAME", "TTL": 300, "ResourceRecords": [{"Value": earlier_target}]}
+        change = {"Action": "CREATE", "ResourceRecordSet": record}
+        route53.change_resource_record_sets(HostedZoneId=hosted, ChangeBatch={"Changes": [change]})
+
+    earlier = f"legacy.{ZONE}"
+    cname(ZONE, earlier)
+    # The earlier system's own zone, moved into this account, whose names no certificate covers.
+    route53.create_hosted_zone(Name="earlier-markets.in", CallerReference="earlier")
+    cname("earlier-markets.in", "search.earlier-markets.in")
+
+    def cut_over(**changed) -> dict:
+        wanted = {"name": earlier, "expected": {"cname": earlier_target}, "load_balancer": "finbert-rag-production"}
+        return {**complete(account), "cut_over": {**wanted, **changed}}
+
+    met = run_module(account, tmp_path, cut_over())
+    assert met["problems"] == [] and "cut-over" in met["checked"], lines(met)
+    # A name an earlier run moved already is the load balancer's alias: met as well (a re-run).
+    balancer = account.aws("elbv2").create_load_balancer(
+        Name="finbert-rag-production", Subnets=account.network["public"]
+    )["LoadBalancers"][0]
+    moved = f"moved.{ZONE}"
+    alias = {
+        "Name": moved,
+        "Type": "A",
+        "AliasTarget": {
+            "HostedZoneId": balancer["CanonicalHostedZoneId"],
+            "DNSName": f"{balancer['DNSName']}.",
+            "EvaluateTargetHealth": True,
+        },
+    }
+    hosted = route53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
+    route53.change_resource_record_sets(
+        HostedZoneId=hosted, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": alias}]}
+    )
+    already = run_module(account, tmp_path, cut_over(name=moved))
+    assert already["problems"] == [], lines(already)
+    (other_alias,) = lines(run_module(account, tmp_path, cut_over(name=moved, load_balancer="another")))
+    assert other_alias.startswith(f"cut-over: {moved} holds A alias of {balancer['DNSName'].lower()}, not the CNAME")
+    cases = [
+        (
+            cut_over(expected={"cname": "search-api.elsewhere.acme-markets.net"}),
+            f"cut-over: {earlier} holds CNAME {earlier_target}, not the CNAME search-api.elsewhere.acme-markets.net "
+            "service_cut_over expects. Fix: check that what it holds is the earlier system's",
+        ),
+        (
+            cut_over(name="search.earlier-markets.acme.net", zone="earlier-markets.acme.net"),
+            "cut-over: no public Route 53 hosted zone earlier-markets.acme.net in this account holds "
+            "search.earlier-markets.acme.net. Fix: set service_cut_over.zone",
+        ),
+        (
+            cut_over(name="search.earlier-markets.in", zone="earlier-markets.in"),
+            f"cut-over: no issued ACM certificate covers both {DOMAIN} and search.earlier-markets.in. Fix: request one",
+        ),
+        (
+            cut_over(name=DOMAIN),
+            f"cut-over: service_cut_over names {DOMAIN}, which is service_domain_name itself. Fix: release on a new",
+        ),
+    ]
+    for arguments, refusal in cases:
+        result = run_module(account, tmp_path, arguments)
+        (line,) = lines(result)
+        assert line.startswith(refusal), line

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 
@@ -45,6 +46,7 @@ from tests.runbook_runs import (
     recorded_requests,
     run_playbook,
     serve_on_loopback,
+    writes_of,
 )
 from webapp.settings import Settings
 
@@ -393,7 +395,10 @@ def test_staging_in_the_same_account_leaves_production_s_images_alone(account, f
     ecr = account.aws("ecr")
     policy = ecr.get_repository_policy(repositoryName=REPOSITORY)["policyText"]
     lifecycle = ecr.get_lifecycle_policy(repositoryName=REPOSITORY)["lifecyclePolicyText"]
-    run = account.release("staging-registry", "v2.0.0", tags="registry", inventory="staging")
+    # Production in another account promotes staging's images (ecr_repositories_promotion_pull_roles).
+    promoter = "arn:aws:iam::444455556666:role/finbert-rag-release"
+    promoters = "-e" + json.dumps({"ecr_repositories_promotion_pull_roles": [promoter]})
+    run = account.release("staging-registry", "v2.0.0", promoters, tags="registry", inventory="staging")
     assert run.returncode == 0, run.explain()
     assert ecr.get_repository_policy(repositoryName=REPOSITORY)["policyText"] == policy
     assert ecr.get_lifecycle_policy(repositoryName=REPOSITORY)["lifecyclePolicyText"] == lifecycle
@@ -401,6 +406,22 @@ def test_staging_in_the_same_account_leaves_production_s_images_alone(account, f
     staging = pullers_of(account.aws, "finbert-rag/staging/api")
     assert f"arn:aws:iam::{ACCOUNT}:role/finbert-rag-staging-task-execution" in staging
     assert not [puller for puller in staging if "production" in puller]
+    # The other account's role may pull staging's images, and nothing else; the deny spares it.
+    statements = {
+        s["Sid"]: s
+        for s in json.loads(ecr.get_repository_policy(repositoryName="finbert-rag/staging/api")["policyText"])[
+            "Statement"
+        ]
+    }
+    promoting = statements["PullByPromotingRoles"]
+    assert promoting["Principal"] == {"AWS": ["arn:aws:iam::444455556666:root"]}
+    assert promoting["Condition"] == {"ArnLike": {"aws:PrincipalArn": [promoter]}}
+    assert set(promoting["Action"]) == {
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    }
+    assert promoter in statements["DenyImagesToOthers"]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
 
 
 def test_failure_4_health_checks_and_timeouts(first_releases):
@@ -573,10 +594,6 @@ def test_failure_6_a_subscription_added_by_hand_stays(account, rerun):
 
 def test_failure_7_a_release_keeps_autoscaling_s_count(account, rerun):
     assert service(account.aws)["desiredCount"] == 4
-
-
-def writes_of(requests) -> set[str]:
-    return {request["operation"] for request in requests if not is_read(request["operation"] or "GET ")}
 
 
 def assert_left_as_found(account, serving: int, count: int) -> None:
@@ -1003,3 +1020,131 @@ def test_sign_in_and_the_rate_limit_reach_the_load_balancer_and_the_service(acco
     assert acl["Rules"][0]["Action"] == {"Block": {}}
     (association,) = sent(requests, "AssociateWebACL")
     assert association["ResourceArn"] == balancer["LoadBalancerArn"]
+
+
+# -- the cut-over from the earlier system's name (service_cut_over) ------------------------------
+
+EARLIER_NAME = f"earlier.{ZONE}"  # the wildcard certificate covers it, as the service's own name
+EARLIER_TARGET = "search-api.earlier-hosting.example.net"
+ROUTE53 = "{https://route53.amazonaws.com/doc/2013-04-01/}"
+
+
+def zone_id(aws) -> str:
+    return aws("route53").list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"].split("/")[-1]
+
+
+def record_changes(requests, name: str) -> list[list[tuple[str, str]]]:
+    """Each ChangeResourceRecordSets request sent for NAME, as its (action, record type) pairs, read
+    from the XML body Route 53 receives."""
+    batches = []
+    for request in requests:
+        if not (request["operation"] or "").startswith("POST /2013-04-01/hostedzone/"):
+            continue
+        changes = ElementTree.fromstring(request["text"]).iter(f"{ROUTE53}Change")
+        pairs = [
+            (change.findtext(f"{ROUTE53}Action"), change.findtext(f"{ROUTE53}ResourceRecordSet/{ROUTE53}Type"))
+            for change in changes
+            if change.findtext(f"{ROUTE53}ResourceRecordSet/{ROUTE53}Name").rstrip(".") == name
+        ]
+        if pairs:
+            batches.append(pairs)
+    return batches
+
+
+def records_of(aws, name: str) -> list[dict]:
+    found = aws("route53").list_resource_record_sets(HostedZoneId=zone_id(aws))["ResourceRecordSets"]
+    return [record for record in found if record["Name"] == f"{name}."]
+
+
+# The re-runs of the release that serves stop after the switch: moto matches a scaling policy's
+# resource id by substring, so the autoscaling phase, stopping the idle green slot's tracking,
+# would find blue's policy (finbert-rag-api is the start of finbert-rag-api-green) and fail.
+RERUN_TAGS = "secrets,iam,infrastructure,deploy,switch"
+
+
+def cut_over_release(account, name: str, tmp_path, cut_over: dict, *args: str, tags: str = RERUN_TAGS):
+    """The release v2.6.0 with service_cut_over (given as an operator's file), through the switch."""
+    settings = tmp_path / "cut-over.json"
+    settings.write_text(json.dumps({"service_cut_over": cut_over}))
+    return account.release(name, "v2.6.0", f"-e@{settings}", f"-erelease_secrets_kms_key={KMS_ALIAS}", *args, tags=tags)
+
+
+def test_the_earlier_name_moves_to_the_release_in_one_change_after_the_switch(account, rerun, kms_key, tmp_path):
+    """The earlier system's name is a CNAME; with service_cut_over expecting that value, the
+    release is validated, users are switched to it on its own name, and then one Route 53 change
+    deletes the CNAME and creates the alias of the load balancer (never a moment without a record,
+    which resolvers would cache as missing), waited for until in sync."""
+    route53 = account.aws("route53")
+    earlier = {"Name": EARLIER_NAME, "Type": "CNAME", "TTL": 300, "ResourceRecords": [{"Value": EARLIER_TARGET}]}
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id(account.aws),
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": earlier}]},
+    )
+    # moto starts MOTO_ECS_SERVICE_RUNNING (2) tasks in a service it creates, whatever its count.
+    account.aws("ecs").update_service(cluster=CLUSTER, service=SLOTS[live_slot(account.aws)][0], desiredCount=2)
+    push_build(account.aws, "v2.6.0")
+    run = cut_over_release(
+        account,
+        "cut-over",
+        tmp_path,
+        {"name": EARLIER_NAME, "expected": {"cname": EARLIER_TARGET}},
+        validated(account.aws),
+        tags="secrets,iam,infrastructure,deploy,switch,autoscaling,retire",
+    )
+    assert run.returncode == 0, run.explain()
+    assert f"CUT OVER: {EARLIER_NAME} points at the load balancer" in run.output, run.explain()
+    balancer = account.aws("elbv2").describe_load_balancers(Names=[LOAD_BALANCER])["LoadBalancers"][0]
+    (record,) = records_of(account.aws, EARLIER_NAME)
+    assert record["Type"] == "A" and record["AliasTarget"]["DNSName"].rstrip(".").lower() == balancer["DNSName"].lower()
+    assert record["AliasTarget"]["HostedZoneId"] == balancer["CanonicalHostedZoneId"]
+    # As sent: one change request, the CNAME's deletion and the alias's creation together...
+    requests = account.requests()
+    assert record_changes(requests, EARLIER_NAME) == [[("DELETE", "CNAME"), ("CREATE", "A")]]
+    operations = [request["operation"] or "" for request in requests]
+    change = next(i for i, op in enumerate(operations) if op.startswith("POST /2013-04-01/hostedzone/"))
+    # ...after users' listener moved to the validated release, and waited for.
+    assert max(i for i, op in enumerate(operations) if op == "ModifyListener") < change
+    assert any(op.startswith("GET /2013-04-01/change/") for op in operations[change:])
+    assert named(account.aws, "v2.6.0") == image_manifest("v2.6.0")
+
+
+def test_a_cut_over_run_again_changes_nothing(account, rerun, kms_key, tmp_path):
+    """The same release again (it serves, validated in this run): the name is already the load
+    balancer's alias, and nothing is written."""
+    run = cut_over_release(
+        account,
+        "cut-over-again",
+        tmp_path,
+        {"name": EARLIER_NAME, "expected": {"cname": EARLIER_TARGET}},
+        f"-erelease_validated_revision={FAMILY}:{live_revision(account.aws)}",
+    )
+    assert run.returncode == 0, run.explain()
+    assert f"{EARLIER_NAME} already points at the load balancer: nothing to cut over" in run.output, run.explain()
+    assert not writes_of(account.requests())
+
+
+def test_a_name_that_holds_another_value_than_expected_is_not_cut_over(account, rerun, kms_key, tmp_path):
+    """The record is not what the operator expects (someone changed it since): the cut-over is
+    refused, naming what it holds, and nothing is written; users stay on the release."""
+    other = f"earlier-api.{ZONE}"
+    record = {"Name": other, "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": "search-api.dr.example.net"}]}
+    account.aws("route53").change_resource_record_sets(
+        HostedZoneId=zone_id(account.aws),
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record}]},
+    )
+    serving = live_revision(account.aws)
+    run = cut_over_release(
+        account,
+        "cut-over-refused",
+        tmp_path,
+        {"name": other, "expected": {"cname": EARLIER_TARGET}},
+        f"-erelease_validated_revision={FAMILY}:{serving}",
+    )
+    assert run.returncode != 0
+    refusal = (
+        f"{other} holds CNAME search-api.dr.example.net (TTL 60), not the CNAME {EARLIER_TARGET} expected: "
+        "nothing was changed"
+    )
+    assert refusal in run.output, run.explain()
+    assert not writes_of(account.requests())
+    assert [r["Type"] for r in records_of(account.aws, other)] == ["CNAME"] and live_revision(account.aws) == serving

@@ -540,6 +540,41 @@ def test_a_refused_token_is_a_usage_error(tmp_path, capsys, monkeypatch, given_b
     assert secret_values() == ([TOKEN, OTHER_SECRET] if given_by == "stdin" else [TOKEN])
 
 
+def test_the_release_stops_at_the_first_failed_group_unless_told_otherwise(tmp_path):
+    """roles/release_validation gives the runner --fail-fast (release_validation_fail_fast, true by
+    default): a release that failed rolls back without waiting for the load and the regression.
+    Run against a service that is not there, so the runner exits at once (2) with its command line
+    in the report."""
+    service = f"http://127.0.0.1:{free_port()}"
+    arguments = {
+        "release_validation_url": service,
+        "release_validation_release": "r1",
+        "release_validation_environment": "ci",
+        "release_validation_repo_dir": str(ROOT),
+        "release_validation_reports_dir": str(tmp_path / "reports"),
+    }
+    given = {"by default": {}, "told otherwise": {"release_validation_fail_fast": False}}
+    tasks = [
+        {
+            "name": f"Validate, {label}",
+            "block": [{"ansible.builtin.include_role": {"name": "release_validation"}, "vars": {**arguments, **extra}}],
+            "rescue": [{"name": "Go on to the next", "ansible.builtin.meta": "noop"}],
+        }
+        for label, extra in given.items()
+    ]
+    playbook = tmp_path / "validate.yml"
+    playbook.write_text(
+        yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}])
+    )
+    command = [str(runbook_runs.BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
+    command.append(f"-eansible_python_interpreter={sys.executable}")
+    run = runbook_runs.run_playbook("release-validation-fail-fast", command, ROOT, tmp_path / "logs", timeout=600)
+    results = run.results(f"release_validation : Validate the release at {service}")
+    assert [result["rc"] for result in results] == [2, 2], run.explain()
+    assert ["--fail-fast" in result["cmd"] for result in results] == [True, False]
+    assert not (tmp_path / "reports").exists(), "nothing validated, nothing written"
+
+
 def test_session_takes_the_token_from_the_environment(monkeypatch):
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     assert "Authorization" not in session().headers
@@ -560,6 +595,29 @@ def test_a_leaked_secret_is_redacted(tmp_path):
     text = executed.read_text()
     assert TOKEN not in text and OTHER_SECRET not in text and text.count(validate.REDACTED) == 2
     assert not validate.redact(executed, [TOKEN])
+
+
+def test_a_notebook_that_stopped_before_writing_its_output_fails(tmp_path):
+    """A notebook whose kernel never started leaves no executed notebook and no checks: it still
+    fails the run, saying why (before, it passed for want of a failed check, and --fail-fast would
+    have gone on past it)."""
+    run = validate.NotebookRun("health", 300.0, "RuntimeError: Kernel didn't respond in 300 seconds")
+    validate.read_back(run, tmp_path)
+    assert not run.passed
+    (stopped,) = run.checks
+    assert (stopped.name, stopped.status, stopped.detail) == ("notebook ran to the end", "fail", run.error)
+
+
+def test_a_notebook_left_out_by_fail_fast_says_which_failed_first_on_every_page():
+    assert validate.not_run_reason(["health"]) == "health failed first (--fail-fast)"
+    assert validate.not_run_reason(["health", "endpoints", "edge"]) == (
+        "health, endpoints and edge failed first (--fail-fast)"
+    )
+    reason = validate.not_run_reason(["health", "edge"])
+    left_out = tuple(validate.NotebookRun(name, 0.0, None, not_run=reason) for name in ("performance", "regression"))
+    page = validate.banner(validate.NotebookRun("relevance", 1.0, None), not_run=left_out)
+    assert "Not run in this attempt: performance, regression; health and edge failed first (--fail-fast)." in page
+    assert "Not run" not in validate.banner(validate.NotebookRun("relevance", 1.0, None))
 
 
 def _summary(release: str, attempt: str, environment: str, passed: bool) -> dict:
@@ -612,15 +670,23 @@ def test_an_attempt_never_replaces_another(tmp_path):
 
 # -- whole runs against the service ---------------------------------------------------------
 def run_validation(
-    url: str, release: str, environment: str, reports: Path, profile: dict, aws_url: str, *settings: str, **options: str
+    url: str,
+    release: str,
+    environment: str,
+    reports: Path,
+    profile: dict,
+    aws_url: str,
+    *settings: str,
+    **options: str | bool,
 ) -> subprocess.CompletedProcess:
     """The runner as the runbook starts it: the token and another secret on standard input, every
-    AWS call to moto."""
+    AWS call to moto. An option given True is a flag (fail_fast=True: --fail-fast)."""
     command = [sys.executable, "-m", "notebooks.validate", "--base-url", url, "--release", release]
     command += ["--environment", environment, "--reports-dir", str(reports), "--profile", json.dumps(profile)]
     command += ["--token-stdin", "--client-location", "pytest, on the service's host"]
     for name, value in options.items():
-        command += [f"--{name.replace('_', '-')}", value]
+        option = f"--{name.replace('_', '-')}"
+        command += [option] if value is True else [option, value]
     for setting in settings:
         command += ["--set", setting]
     environment_variables = {
@@ -855,6 +921,8 @@ def test_a_failing_threshold_fails_the_run_compared_with_the_last_release(failin
     assert all("test-1.2.3" in c["detail"] for c in regression)
     relevance = next(n for n in summary["notebooks"] if n["name"] == "relevance")
     assert not relevance["passed"] and relevance["error"].startswith("AssertionError")
+    # Without --fail-fast (make validate), a failure in the first group stops nothing.
+    assert [n["not_run"] for n in summary["notebooks"]] == [None] * len(validate.NOTEBOOKS)
     # The verdict at the top names the check; the notebook's own summary and error follow.
     report = (attempt_of(reports, "test-1.2.4") / "relevance.html").read_text()
     top = report[: report.index("Summary of checks")]
@@ -889,6 +957,84 @@ def test_index_keeps_every_attempt_with_overrides_and_trends(passing_run, failin
     assert "with overrides" in index and "judgements_path" in index and "(profile; default" in index
     assert "judgements_path = &#34;data/relevance_holdout.jsonl&#34;" in index
     assert "Trend: ci-embedded" in index and index.count("<svg") == len(history.TREND_FIGURES)
+
+
+def test_with_fail_fast_a_failed_first_group_stops_the_run_and_says_what_was_not_run(
+    embedded_service, passing_run, reports, target_group, moto_url, tmp_path
+):
+    """As a release runs it (--fail-fast): a check of the first group no store can pass (the
+    corpus size) fails the attempt, so the load measurement and the regression, which cannot change
+    the verdict, are not run, and every report says so. In reports of its own holding the first
+    release's attempt: the regression had a baseline to compare with, and the index and the
+    history read both attempts."""
+    first = attempt_of(reports, "test-1.2.3")
+    shutil.copytree(first, tmp_path / "test-1.2.3" / first.name)
+    run = run_validation(
+        embedded_service.url,
+        "test-1.2.5",
+        "ci-embedded",
+        tmp_path,
+        LOCAL_PROFILE,
+        moto_url,
+        "expected_version=test-1.2.3",
+        "min_documents=1000000000",
+        *SHORT_RUN,
+        *SHARED_HOST_LIMITS,
+        CHECKED_HERE,
+        target_group_arn=target_group,
+        log_file=str(embedded_service.log_file),
+        fail_fast=True,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr[-5000:]
+    folder = attempt_of(tmp_path, "test-1.2.5")
+    summary = json.loads((folder / "summary.json").read_text())
+    jsonschema.validate(summary, SCHEMA)
+    assert not summary["passed"]
+    assert [line.split(" = ")[0] for line in summary["failed"]] == ["health: documents in the store"]
+    reason = "health failed first (--fail-fast)"
+    notebooks = {n["name"]: n for n in summary["notebooks"]}
+    assert list(notebooks) == list(validate.NOTEBOOKS), "a notebook not run is still listed"
+    for name in ("performance", "regression"):
+        assert notebooks[name] == {
+            "name": name,
+            "passed": None,
+            "not_run": reason,
+            "error": None,
+            "duration_s": 0.0,
+            "notebook": None,
+            "html": None,
+        }
+        assert not list(folder.glob(f"{name}.*"))
+        assert not [c for c in summary["checks"] if c["notebook"] == name]
+        position = validate.NOTEBOOKS.index(name) + 1
+        assert f"[{position}/{len(validate.NOTEBOOKS)}] {name}: not run, {reason}" in run.stderr
+        assert f"  {name}: not run, {reason}" in run.stdout
+    # The first group ran whole: its notebooks run side by side, so none was cut short.
+    for name in ("health", "endpoints", "relevance", "edge"):
+        assert notebooks[name]["not_run"] is None and notebooks[name]["html"] == f"{name}.html", name
+    assert notebooks["health"]["passed"] is False and notebooks["relevance"]["passed"] is True
+    assert summary["baseline"]["release"] == "test-1.2.3"  # what the regression would have compared with
+    # Each published page's verdict names what was not run.
+    for name in ("health", "relevance"):
+        page = (folder / f"{name}.html").read_text()
+        top = page[: page.index("Summary of checks")]
+        assert f"Not run in this attempt: performance, regression; {reason}." in top, name
+    assert "health: FAILED: 1 of" in (folder / "health.html").read_text()
+    # The index lists the attempt with what was not run; its trends still plot both attempts.
+    index = (tmp_path / "index.html").read_text()
+    rows = index[index.index("<h2>Attempts</h2>") :].split("<tr>")
+    (row,) = [row for row in rows if f"test-1.2.5/{folder.name}/summary.json" in row]
+    assert 'class="failed">FAILED' in row and "2 notebooks not run" in row
+    assert f'performance <span class="muted">not run: {reason}</span>' in row
+    assert f'href="test-1.2.5/{folder.name}/health.html"' in row and "performance.html" not in row
+    assert index.count("<svg") == len(history.TREND_FIGURES)
+    # A failed attempt is never a baseline: the next release is still compared with the first.
+    attempts = history.attempts(tmp_path)
+    assert [a["release"] for a in attempts] == ["test-1.2.3", "test-1.2.5"]
+    assert history.baseline(attempts, "ci-embedded", "test-1.2.6")["release"] == "test-1.2.3"
+    for secret in (TOKEN, OTHER_SECRET):
+        assert secret not in run.stdout + run.stderr
+        assert not [path for path in tmp_path.rglob("*") if path.is_file() and secret.encode() in path.read_bytes()]
 
 
 # -- the Elasticsearch backend, a corpus from another seed, production's profile ------------

@@ -19,6 +19,10 @@ description:
   - The public hosted zone O(dns_zone) exists and holds O(domain_name); an issued ACM certificate
     covers O(domain_name) by its own name or a wildcard of its parent (as the load balancer role
     chooses it).
+  - With O(cut_over), the earlier system's name the release is to take over - its public hosted zone
+    is in this account and holds it, its record holds the value expected (or is already the alias
+    of the load balancer O(cut_over.load_balancer)), it is not O(domain_name) itself, and one issued
+    ACM certificate covers both names (the HTTPS listener has one).
   - The caller may push images under O(repository_policy). It is a role (the policy matches
     C(aws:PrincipalArn) of roles only), whose ARN an C(Allow) of C(ecr:PutImage) matches and no
     C(Deny) does. Each role O(push_roles) names without an ARN exists.
@@ -67,6 +71,37 @@ options:
     description: The name users reach the service by; empty skips the zone and certificate checks.
     type: str
     default: ""
+  cut_over:
+    description: The earlier system's name the release moves to its load balancer after the switch; left out when none.
+    type: dict
+    suboptions:
+      name:
+        description: The name.
+        type: str
+        required: true
+      zone:
+        description: The public hosted zone it is in; empty - O(dns_zone).
+        type: str
+        default: ""
+      expected:
+        description: What its record holds now, exactly one of cname, alias and addresses.
+        type: dict
+        required: true
+        suboptions:
+          cname:
+            description: The target of its C(CNAME) record.
+            type: str
+          alias:
+            description: The DNS name its alias C(A) record points at.
+            type: str
+          addresses:
+            description: The addresses of its C(A) record, all of them.
+            type: list
+            elements: str
+      load_balancer:
+        description: The release's load balancer (its name); a name that is already its alias is met.
+        type: str
+        default: ""
   repository_policy:
     description: The ECR repository policy the release sets (a JSON document); empty skips the push check.
     type: json
@@ -113,6 +148,10 @@ EXAMPLES = r"""
       private_subnet_ids: [subnet-0c, subnet-0d]
     dns_zone: example.org
     domain_name: search.example.org
+    cut_over:
+      name: search-api.example.org
+      expected: {cname: search-api.earlier-hosting.example.net}
+      load_balancer: finbert-rag-production
     repository_policy: "{{ lookup('template', 'repository-policy.json.j2') }}"
     push_roles: [release]
     alarm_topic: finbert-rag-production-alarms
@@ -130,7 +169,9 @@ problems:
   elements: dict
   contains:
     prerequisite:
-      description: Which prerequisite (placeholder, network, hosted zone, certificate, push, alarms, architecture, build tools).
+      description: >-
+        Which prerequisite (placeholder, network, hosted zone, certificate, cut-over, push, alarms, architecture,
+        build tools).
       type: str
       sample: certificate
     problem:
@@ -146,7 +187,7 @@ checked:
   returned: always
   type: list
   elements: str
-  sample: [placeholder, network, hosted zone, certificate, push, alarms, architecture, build tools]
+  sample: [placeholder, network, hosted zone, certificate, cut-over, push, alarms, architecture, build tools]
 placeholders:
   description: The values of O(settings) found to be placeholders.
   returned: always
@@ -376,6 +417,95 @@ def check_certificate(acm, domain: str, problems: Problems) -> None:
         )
 
 
+def dns_name(value: str) -> str:
+    return value.lower().rstrip(".")
+
+
+def record_line(record_set: dict) -> str:
+    """A record set as route53_record_swap names it."""
+    alias = record_set.get("AliasTarget")
+    if alias:
+        return f"{record_set['Type']} alias of {dns_name(alias['DNSName'])}"
+    values = ", ".join(sorted(dns_name(r["Value"]) for r in record_set.get("ResourceRecords", [])))
+    return f"{record_set['Type']} {values}"
+
+
+def check_cut_over(route53, elbv2, acm, cut_over: dict, domain: str, zone: str, problems: Problems) -> None:
+    """The earlier system's name: in a zone of this account, holding what the operator expects
+    (route53_record_swap replaces it only then) or already the load balancer's alias, and covered
+    with the service's own name by one certificate."""
+    name, zone = dns_name(cut_over["name"]), dns_name(cut_over["zone"] or zone)
+    if domain and name == dns_name(domain):
+        problems.add(
+            "cut-over",
+            f"service_cut_over names {name}, which is service_domain_name itself",
+            "release on a new service_domain_name; service_cut_over names the earlier system's name, moved to it",
+        )
+        return
+    found = route53.list_hosted_zones_by_name(aws_retry=True, DNSName=zone + ".")["HostedZones"]
+    public = [z["Id"] for z in found if z["Name"].lower() == zone + "." and not z.get("Config", {}).get("PrivateZone")]
+    if not public:
+        problems.add(
+            "cut-over",
+            f"no public Route 53 hosted zone {zone} in this account holds {name}",
+            "set service_cut_over.zone to this account's public hosted zone of the name (the release changes "
+            "records in this account only), or move the zone here first",
+        )
+        return
+    if name != zone and not name.endswith("." + zone):
+        problems.add(
+            "cut-over",
+            f"{name} is not a name in {zone}",
+            "set service_cut_over.zone to the hosted zone the name is in",
+        )
+        return
+    listed = route53.list_resource_record_sets(aws_retry=True, HostedZoneId=public[0], StartRecordName=name + ".")
+    records = [
+        r
+        for r in listed["ResourceRecordSets"]
+        if r["Name"].lower() == name + "." and r["Type"] in ("A", "AAAA", "CNAME")
+    ]
+    expected = cut_over["expected"]
+    if expected["cname"]:
+        wanted = f"CNAME {dns_name(expected['cname'])}"
+    elif expected["alias"]:
+        wanted = f"A alias of {dns_name(expected['alias']).removeprefix('dualstack.')}"
+    else:
+        wanted = "A " + ", ".join(sorted(dns_name(a) for a in expected["addresses"]))
+    lines = [record_line(r).replace("alias of dualstack.", "alias of ") for r in records]
+    moved = ""
+    if cut_over["load_balancer"]:
+        try:
+            balancers = elbv2.describe_load_balancers(aws_retry=True, Names=[cut_over["load_balancer"]])
+            moved = "A alias of " + dns_name(balancers["LoadBalancers"][0]["DNSName"])
+        except is_boto3_error_code("LoadBalancerNotFound"):
+            moved = ""
+    if lines != [wanted] and not (moved and lines == [moved]):
+        problems.add(
+            "cut-over",
+            f"{name} holds {'; '.join(lines) or 'nothing'}, not the {wanted} service_cut_over expects",
+            "check that what it holds is the earlier system's, then set service_cut_over.expected to it "
+            f"(aws route53 list-resource-record-sets --hosted-zone-id {public[0].split('/')[-1]} "
+            f"--start-record-name {name} --max-items 3); an AAAA record beside it must go first",
+        )
+    covering = []
+    for page in acm.get_paginator("list_certificates").paginate(CertificateStatuses=["ISSUED"]):
+        for summary in page["CertificateSummaryList"]:
+            certificate = acm.describe_certificate(aws_retry=True, CertificateArn=summary["CertificateArn"])
+            certificate = certificate["Certificate"]
+            names = [certificate["DomainName"], *certificate.get("SubjectAlternativeNames", [])]
+            if certificate["Status"] == "ISSUED" and covers(names, name) and (not domain or covers(names, domain)):
+                covering.append(certificate["CertificateArn"])
+    if not covering:
+        both = f"{domain} and {name}" if domain else name
+        problems.add(
+            "cut-over",
+            f"no issued ACM certificate covers both {both}",
+            "request one in ACM naming both (or wildcards of their parents), validated by DNS: the load balancer's "
+            "HTTPS listener has one certificate, and the earlier system's clients reach it by that name",
+        )
+
+
 def arn_like(pattern: str, arn: str) -> bool:
     """IAM's ArnLike: each of the six colon-separated parts matched with * and ? wildcards."""
     pattern_parts, arn_parts = pattern.split(":", 5), arn.split(":", 5)
@@ -523,6 +653,25 @@ def main():
             },
             "dns_zone": {"type": "str", "default": ""},
             "domain_name": {"type": "str", "default": ""},
+            "cut_over": {
+                "type": "dict",
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "zone": {"type": "str", "default": ""},
+                    "expected": {
+                        "type": "dict",
+                        "required": True,
+                        "options": {
+                            "cname": {"type": "str"},
+                            "alias": {"type": "str"},
+                            "addresses": {"type": "list", "elements": "str"},
+                        },
+                        "mutually_exclusive": [["cname", "alias", "addresses"]],
+                        "required_one_of": [["cname", "alias", "addresses"]],
+                    },
+                    "load_balancer": {"type": "str", "default": ""},
+                },
+            },
             "repository_policy": {"type": "json"},
             "push_roles": {"type": "list", "elements": "str", "default": []},
             "alarm_topic": {"type": "str", "default": ""},
@@ -562,6 +711,20 @@ def main():
         )
     if domain and free_of_placeholders(domain):
         check("certificate", lambda: check_certificate(module.client("acm", retry_decorator=retry), domain, problems))
+    cut_over = params["cut_over"]
+    if cut_over and free_of_placeholders(cut_over["name"], cut_over["zone"] or zone, domain):
+        check(
+            "cut-over",
+            lambda: check_cut_over(
+                module.client("route53", retry_decorator=retry),
+                module.client("elbv2", retry_decorator=retry),
+                module.client("acm", retry_decorator=retry),
+                cut_over,
+                domain,
+                zone,
+                problems,
+            ),
+        )
     if params["repository_policy"]:
 
         def push() -> None:
