@@ -13,9 +13,11 @@ import sys
 import threading
 
 import pytest
+from flask import url_for
 
 from tests.conftest import API_TOKEN, ROOT, es_config
 from webapp import SEARCH_SERVICE, create_app
+from webapp.auth import is_public
 from webapp.settings import SettingsError, load_settings
 from webapp.store import StoreError, StoreHealth
 
@@ -126,6 +128,35 @@ def test_the_service_refuses_to_start_without_tokens_unless_anonymous_is_allowed
             [sys.executable, "-c", "import webapp.wsgi"], cwd=ROOT, env=env | extra, capture_output=True, text=True
         )
         assert started.returncode == 0, started.stderr[-2000:]
+
+
+# The views any caller reaches. Every other view must refuse an anonymous caller.
+OPEN_VIEWS = {"static", "api.health", "api.live", "api.ready", "api.openapi", "ui.index"}
+
+
+def test_every_view_is_closed_unless_it_is_on_the_open_list(make_app, tmp_path):
+    """Walks the URL map: a view is public only when marked so (webapp.auth.public) and listed
+    here; every other one, and one added later without a mark, answers an anonymous caller 401."""
+    app = make_app(tmp_path / "empty-index", API_TOKENS=API_TOKEN)
+    app.add_url_rule("/added-later", "added_later", lambda: "data")
+    client = app.test_client()
+    closed = []
+    for rule in app.url_map.iter_rules():
+        if is_public(app, rule.endpoint):
+            assert rule.endpoint in OPEN_VIEWS, f"{rule.rule} ({rule.endpoint}) is public but not on the open list"
+            continue
+        with app.test_request_context():
+            path = url_for(rule.endpoint, **dict.fromkeys(rule.arguments, "embedding384d"))
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(path, method=method, json={"query": "banks"})
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.get_json()["error"] == "unauthorized"
+            closed.append(rule.endpoint)
+    assert {"api.search", "metrics", "added_later"} <= set(closed)
+    # What the list names is open: each answers without a token.
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in OPEN_VIEWS - {"static"}:
+            assert client.get(rule.rule).status_code in (200, 503), rule.rule
 
 
 def test_an_app_without_tokens_refuses_searches_unless_anonymous_is_allowed(model_cache_dir, sample_index):

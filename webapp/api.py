@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from webapp import current_deadline, current_service, metrics
-from webapp.auth import caller_authorized, caller_key
+from webapp.auth import caller_authorized, caller_key, public
 from webapp.errors import ApiError
 from webapp.fields import FIELD_BY_NAME, FIELD_NAMES
 from webapp.schemas import ErrorResponse, HealthReport, SearchRequest, SearchResponse
@@ -46,6 +46,7 @@ def search(field: str):
 
 
 @bp.get("/health")
+@public
 def health():
     """Everyone sees the states, model names and document counts; the full report (paths,
     error texts, model hashes) needs a valid token. The store's part is asked once for many
@@ -56,6 +57,7 @@ def health():
 
 
 @bp.get("/health/live")
+@public
 def live():
     """The process answers, and can still answer a search: enough for a container runtime to
     leave it running. A store outage never fails it (every task would be restarted for nothing);
@@ -68,6 +70,7 @@ def live():
 
 
 @bp.get("/health/ready")
+@public
 def ready():
     """Models loaded and store reachable: enough for a load balancer to send traffic."""
     readiness = current_service().readiness()
@@ -156,5 +159,6 @@ def openapi_document(version: str) -> dict:
 
 
 @bp.get("/openapi.json")
+@public
 def openapi():
     return jsonify(openapi_document(current_service().version))

@@ -6,8 +6,9 @@ The search endpoints and /metrics answer two kinds of caller:
   when the load balancer is one of FINNEWS_ALB_SIGNERS;
 - an API client presenting a token: ``Authorization: Bearer <token>``, one of FINNEWS_API_TOKENS.
 Anything else is refused with 401, a forged, expired or foreign identity header included.
-Health checks (the load balancer's and the container's), the OpenAPI document and the search
-page stay open. ``/health`` answers everyone, but only an authorized caller sees its full detail
+Every view is protected unless marked :func:`public` - the health checks (the load balancer's and
+the container's), the OpenAPI document and the search page, and the page's static files - so that a
+view added without a thought for it is closed (tests/test_hardening.py walks the URL map). ``/health`` answers everyone, but only an authorized caller sees its full detail
 (paths, error texts, model hashes: webapp.schemas.HealthReport.public).
 
 A service without tokens does not start under gunicorn (webapp/wsgi.py), and, should it be
@@ -33,7 +34,10 @@ from webapp.alb_identity import HEADER, IdentityRefused, PublicKeys, PublicKeyUn
 from webapp.errors import ApiError
 from webapp.request_id import request_id
 
-PROTECTED_PREFIXES = ("/search/", "/metrics")
+# The attribute :func:`public` sets on a view function.
+PUBLIC_VIEW = "finnews_public"
+# Flask's own view of the static folder: the page's scripts and styles, no data.
+STATIC_ENDPOINT = "static"
 # Where the load balancers' public keys are kept (app.extensions), one cache per app and worker.
 PUBLIC_KEYS = "finnews.alb_public_keys"
 # The WSGI environ entry that carries the caller's label to gunicorn's access log
@@ -61,6 +65,18 @@ class Identity:
 
 
 ANONYMOUS = Identity(kind="anonymous", key="", label="-")
+
+
+def public(view):
+    """Open a view to every caller (flaskr's ``login_required`` the other way round): every view
+    not marked so needs a signed-in person or a token."""
+    setattr(view, PUBLIC_VIEW, True)
+    return view
+
+
+def is_public(app: Flask, endpoint: str | None) -> bool:
+    """Whether the view of `endpoint` answers every caller."""
+    return endpoint == STATIC_ENDPOINT or getattr(app.view_functions.get(endpoint), PUBLIC_VIEW, False)
 
 
 def request_identity() -> Identity:
@@ -141,7 +157,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def require_identity():
         request.environ[CALLER_ENVIRON] = request_identity().label
-        if not request.path.startswith(PROTECTED_PREFIXES) or caller_authorized():
+        # No view matched (404, 405): nothing is served, and Flask says so.
+        if request.endpoint is None or is_public(current_app, request.endpoint) or caller_authorized():
             return None
         if not current_settings().api_tokens:
             current_app.logger.error(

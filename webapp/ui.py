@@ -4,7 +4,7 @@ holds no data but the filters' choices (webapp/static/search.js renders every re
 from flask import Blueprint, render_template
 
 from webapp import current_service
-from webapp.auth import request_identity, tokens_required
+from webapp.auth import public, request_identity, tokens_required
 from webapp.fields import FIELDS, SENTIMENT_LABELS
 from webapp.schemas import PAGE_WINDOW
 
@@ -24,6 +24,7 @@ FIELD_WORDS = {
 
 
 @bp.get("/")
+@public
 def index():
     identity = request_identity()
     signed_in = identity.kind == "person"
