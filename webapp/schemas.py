@@ -9,6 +9,7 @@ contract and the validation that enforces it cannot drift apart.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -81,6 +82,9 @@ def _blank_to_none(value: object) -> object:
 
 
 _DATETIME = TypeAdapter(dt.datetime)
+# The start of an ISO 8601 date-time: pydantic's lax mode alone would also read a numeric string
+# ("0", "1700000000") as a Unix timestamp, which the OpenAPI document's date-time does not allow.
+_ISO_DATETIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
 def _date_or_datetime(value: object) -> dt.date | dt.datetime:
@@ -94,6 +98,8 @@ def _date_or_datetime(value: object) -> dt.date | dt.datetime:
         except ValueError:
             raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD)") from None
     try:
+        if isinstance(value, str) and not _ISO_DATETIME_START.match(value.strip()):
+            raise ValueError
         parsed = _DATETIME.validate_python(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid date (YYYY-MM-DD) or ISO 8601 datetime") from None
