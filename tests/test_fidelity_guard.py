@@ -4,9 +4,10 @@ it, and /health and the index say which.
 
 Whether the fastest precision is bfloat16 depends on the CPU, and OpenVINO ignores a bfloat16
 hint on a CPU without AMX or AVX512-BF16 (it compiles float32: checked on an AVX2 EPYC). So the
-bfloat16 branch is forced here on any CPU: OpenVINO's own choice is made to report bfloat16 and,
-where a test says so, to move the vectors as much as bfloat16 moved mpnet's on an AMX Xeon
-(cosine about 0.998, below the guard's 0.999).
+bfloat16 branch is forced here on any CPU: OpenVINO's own choice is made to report bfloat16 while
+it computes float32 (so that the vectors are the same on every CPU) and, where a test says so, to
+move the vectors as much as bfloat16 moved mpnet's on an AMX Xeon (cosine about 0.998, below the
+guard's 0.999).
 """
 
 from __future__ import annotations
@@ -28,12 +29,21 @@ MINILM = "all-MiniLM-L6-v2"
 
 
 def force_bf16(monkeypatch) -> None:
-    """OpenVINO compiled with no precision hint (its fastest) reports bfloat16, as on an AMX CPU."""
+    """OpenVINO compiled with no precision hint (its fastest) reports bfloat16, as on an AMX CPU,
+    and computes float32 on every CPU: where it would really choose bfloat16 (an AMD EPYC with
+    AVX512-BF16 did: probe min cosine 0.99998), the vectors would otherwise depend on the CPU."""
     compile_model = OpenVinoEncoder._load
 
     def load(self, threads):
-        compile_model(self, threads)
-        if not self._precision_config:
+        fastest = not self._precision_config
+        if fastest:
+            self._precision_config = {"INFERENCE_PRECISION_HINT": "f32"}
+        try:
+            compile_model(self, threads)
+        finally:
+            if fastest:
+                self._precision_config = {}
+        if fastest:
             self.precision = "bfloat16"
 
     monkeypatch.setattr(OpenVinoEncoder, "_load", load)
