@@ -34,7 +34,7 @@ help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 # Content-keyed caches, outside the clone: the venv, the model cache with its exports, the test
-# caches (tests/conftest.py) and the offline build's wheelhouse (docker/build-offline.sh). Each
+# caches (tests/helpers.py) and the offline build's wheelhouse (docker/build-offline.sh). Each
 # entry is named by a hash of what it is made from, so a changed input makes a new entry and a
 # fresh machine makes each once; entries nobody used for a week go. `make clean-cache` removes
 # them, and the images and build layers in the container storage.

@@ -7,6 +7,7 @@ started (20260101T120000Z). Attempts are never deleted, so the history is the fo
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -152,3 +153,26 @@ def trend_figure(
     fig.suptitle(f"{environment}: attempts in the order they ran (hollow: failed)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def trend_svgs(history: list[dict], environment: str) -> list[str]:
+    """The index's trends of one environment, one SVG per figure (side by side on a wide screen,
+    one under the other on a phone); none when it has no attempt."""
+    import matplotlib
+
+    from webapp.fields import FIELD_NAMES
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    svgs = []
+    for name in TREND_FIGURES:
+        figure = trend_figure(history, environment, FIELD_NAMES, (name,))
+        if figure is None:
+            return []
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg")
+        plt.close(figure)
+        svg = buffer.getvalue()
+        svgs.append(svg[svg.index("<svg") :])
+    return svgs

@@ -12,7 +12,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.conftest import API_TOKEN, JUDGEMENTS, OTHER_API_TOKEN, es_config
+from tests.helpers import API_TOKEN, JUDGEMENTS, OTHER_API_TOKEN, es_config
 from webapp import SETTINGS
 from webapp.fields import FIELD_NAMES
 

@@ -4,7 +4,7 @@ recorded in tests/golden/sample_responses.json.
 The recording was made before the code was restructured (the architecture change), so this test
 shows that the service still answers exactly as it did: same status, same ids in the same order,
 same stored fields, the same error bodies. The suite encodes at float32 on every CPU
-(FINNEWS_ENCODER_PRECISION=float32, tests/conftest.py), the index and the queries alike, so the
+(FINNEWS_ENCODER_PRECISION=float32, tests/helpers.py), the index and the queries alike, so the
 answers do not depend on whether the CPU multiplies bfloat16 (on an AMX Xeon, bfloat16 moved a
 768-d score by 0.0057). Scores are compared within SCORE_TOLERANCE, for float32's last bits
 between CPUs and runtimes; where two neighbouring results' scores lie within it, their order may
@@ -21,7 +21,7 @@ import os
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "sample_responses.json"
 FIELDS = ("embedding384d", "embedding768d", "embedding1155d")
@@ -95,8 +95,7 @@ def assert_same_results(expected: list[dict], actual: list[dict], where: str) ->
         assert {k: v for k, v in got.items() if k != "score"} == {k: v for k, v in want.items() if k != "score"}, where
 
 
-def test_answers_match_the_recording(make_app, sample_index):
-    client = make_app(sample_index).test_client()
+def test_answers_match_the_recording(client):
     actual = answers(client)
     if os.environ.get("FINNEWS_RECORD_GOLDEN") == "1":
         GOLDEN.parent.mkdir(exist_ok=True)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from webapp.fields import ALL_PARTS, FIELD_BY_NAME, FIELD_DIMS, FIELDS, SENTIMENT, SENTIMENT_LABELS
 from webapp.settings import SettingsError, load_settings, markdown_table
 
@@ -320,3 +323,35 @@ def test_no_test_imports_ansible_into_the_test_process():
     for path in sorted((ROOT / "tests").rglob("*.py")):
         ansible = sorted(name for name in imports(path) if name.split(".")[0] == "ansible")
         assert not ansible, f"{path.relative_to(ROOT)} imports {ansible}"
+
+
+def test_importing_the_package_leaves_the_process_as_it_was_and_the_factory_prepares_it():
+    # A library import with side effects surprises whoever imports it (a test, a notebook, a
+    # tool); the process is prepared where it starts: the app factory, gunicorn's configuration.
+    script = (
+        "import os\n"
+        "before = dict(os.environ)\n"
+        "import webapp\n"
+        "assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())\n"
+        "webapp.create_app({'ALLOW_ANONYMOUS': True})\n"
+        "print(os.environ.get('MKL_DISABLE_FAST_MM'))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "MKL_DISABLE_FAST_MM"}
+    process = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert process.stdout.split() == ["1"]
+
+
+def test_conftest_holds_fixtures_and_hooks_only():
+    # What the tests share besides fixtures lives in tests/helpers.py and tests/runbook_runs.py,
+    # imported by name; a test module never imports from a conftest.
+    for conftest in sorted((ROOT / "tests").rglob("conftest.py")):
+        tree = ast.parse(conftest.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                fixture = any("fixture" in ast.unparse(decorator) for decorator in node.decorator_list)
+                assert fixture or node.name.startswith("pytest_"), f"{conftest.relative_to(ROOT)}: {node.name}"
+            elif isinstance(node, ast.ClassDef):
+                pytest.fail(f"{conftest.relative_to(ROOT)}: class {node.name}")
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        assert not [name for name in imports(path) if name.endswith("conftest")], path.relative_to(ROOT)

@@ -10,12 +10,12 @@ from collections import Counter
 import pytest
 import requests
 
-from tests.conftest import free_port
 from tools.benchmark import (
     QueryPool,
     _ranked_ids,
     benchmark_command,
     concurrent_clients,
+    free_port,
     percentile,
     prepare_corpus,
     summarise,

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from werkzeug.serving import make_server
 
 from tests.alb_identity_headers import EMAIL, SIGNER, KeyServer, alb_header
-from tests.conftest import API_TOKEN, FLOAT32, SCREENSHOTS
+from tests.helpers import API_TOKEN, FLOAT32, SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 

@@ -34,7 +34,7 @@ import pytest
 import yaml
 from jinja2 import nodes
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PAGE = ROOT / "docs" / "troubleshooting.md"
 PREREQUISITES = ROOT / "plugins" / "modules" / "release_prerequisites.py"

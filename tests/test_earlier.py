@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.conftest import ROOT, SAMPLE, es_config
 from tests.fake_elasticsearch import FakeElasticsearch
+from tests.helpers import ROOT, SAMPLE, es_config
 from tools.earlier_import import EARLIER_INDEX, earlier_document, load_earlier_index
 from webapp import earlier, ingest
 from webapp.embedding import compose

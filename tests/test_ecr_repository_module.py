@@ -12,7 +12,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ROOT, ansible_module_runner, aws_client
+from tests.helpers import ROOT
+from tests.runbook_runs import ansible_module_runner, aws_client
 
 # Each test runs Ansible or its modules in processes of their own, against moto.
 pytestmark = pytest.mark.slow

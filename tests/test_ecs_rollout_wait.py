@@ -15,7 +15,7 @@ import json
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.runbook_runs import BIN, REGION, JsonAnswers, run_playbook, serve_on_loopback
 
 # One ansible-playbook run (several seconds), and a server of its own.

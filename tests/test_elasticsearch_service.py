@@ -13,10 +13,11 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import ROOT, es_config, free_port, start_server
 from tests.fake_elasticsearch import FakeElasticsearch
+from tests.helpers import ROOT, es_config
 from tests.test_ingest import record, write_jsonl
 from tests.test_store_elasticsearch import store_settings
+from tools.benchmark import free_port, start_server
 from webapp.ingest import ingest
 from webapp.settings import Settings
 from webapp.store.elasticsearch import ElasticsearchStore

@@ -10,7 +10,8 @@ import copy
 
 import pytest
 
-from tests.conftest import ROOT, ansible_module_runner, aws_client
+from tests.helpers import ROOT
+from tests.runbook_runs import ansible_module_runner, aws_client
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 from webapp.embedding import ModelRegistry, compose
 from webapp.fields import FIELD_DIMS
 from webapp.modelcache import ModelCache

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 from tests.test_sentiment import build_tiny_finbert, expected_tiny_scores
 from webapp.embedding import ModelRegistry, load_field_encoder
 from webapp.encoders import QueryBatcher, TorchEncoder, resolve_backend, sorted_batches
@@ -193,7 +193,7 @@ def test_the_index_records_how_its_vectors_were_made(registry, tmp_path):
 
 
 def test_an_index_built_in_parts_by_two_backends_lists_both(tmp_path):
-    from tests.conftest import TEST_META, random_documents
+    from tests.helpers import TEST_META, random_documents
     from webapp.store import StoreError
     from webapp.store.embedded import EmbeddedStore
 

@@ -28,10 +28,9 @@ def test_evaluate_averages_over_queries():
     assert result["ndcg@10"] == 0.5 and result["recall@10"] == 0.5 and len(result["queries"]) == 2
 
 
-def test_every_endpoint_ranks_judged_news_well(make_app, sample_index, tmp_path):
-    app = make_app(sample_index)
+def test_every_endpoint_ranks_judged_news_well(runner, tmp_path):
     output = tmp_path / "evaluation.json"
-    result = app.test_cli_runner().invoke(evaluate_command, ["--output", str(output)])
+    result = runner.invoke(evaluate_command, ["--output", str(output)])
     assert result.exit_code == 0, result.output
     assert "82 judged queries, 1200 documents" in result.output
     measured = json.loads(output.read_text())

@@ -5,7 +5,7 @@ would. And the guard refuses vectors that moved.
 
 A third of the sample (its first SAMPLE_DOCUMENTS documents, every judged query) keeps this under
 a minute per backend on two cores; `python -m tools evaluate --fidelity` (`make fidelity`) runs
-the guard on the whole sample. The reference (torch float32) is kept in the test cache (tests.conftest.TEST_CACHE) under
+the guard on the whole sample. The reference (torch float32) is kept in the test cache (tests.helpers.TEST_CACHE) under
 a key of what it is made from. The backends are embedded afresh.
 """
 
@@ -16,7 +16,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from tests.conftest import JUDGEMENTS, ROOT, SAMPLE, cache_entry
+from tests.helpers import JUDGEMENTS, ROOT, SAMPLE, cache_entry
 from tools import fidelity
 from webapp.encoders import BACKENDS, cpu_has_native_bf16
 from webapp.fields import EMBEDDING_MODELS, FIELD_DIMS

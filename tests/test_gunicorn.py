@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.conftest import ROOT, serve_sample
+from tests.helpers import ROOT, serve_sample
 from tools.benchmark import kill_group
 from webapp.service import worker_threads
 

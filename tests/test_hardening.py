@@ -15,18 +15,13 @@ import threading
 import pytest
 from flask import url_for
 
-from tests.conftest import API_TOKEN, ROOT, es_config
+from tests.helpers import API_TOKEN, ROOT, es_config
 from webapp import SEARCH_SERVICE, create_app
 from webapp.auth import is_public
 from webapp.settings import SettingsError, load_settings
 from webapp.store import StoreError, StoreHealth
 
 SEARCH = "/search/cosine/embedding384d/"
-
-
-@pytest.fixture
-def client(make_app, sample_index):
-    return make_app(sample_index).test_client()
 
 
 # -- no 500 for any input -----------------------------------------------------------------
@@ -80,8 +75,7 @@ def test_a_generation_removed_during_a_search_is_a_503(make_app, sample_index, t
     assert client.get("/health").get_json()["store"]["status"] == "unavailable"
 
 
-def test_any_other_store_failure_is_a_503_with_the_error_envelope(make_app, sample_index, monkeypatch):
-    app = make_app(sample_index)
+def test_any_other_store_failure_is_a_503_with_the_error_envelope(app, monkeypatch):
 
     def fails(*args, **kwargs):
         raise StoreError("generation gen-000001 is corrupt")

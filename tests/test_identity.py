@@ -30,7 +30,7 @@ from tests.alb_identity_headers import (
     padded,
     pem,
 )
-from tests.conftest import API_TOKEN, OTHER_API_TOKEN, serve_sample
+from tests.helpers import API_TOKEN, OTHER_API_TOKEN, serve_sample
 from webapp import SEARCH_SERVICE
 from webapp.auth import Identity, request_identity, token_fingerprint
 from webapp.settings import SettingsError, load_settings

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import API_TOKEN, ARTIFACTS, ROOT, SAMPLE, free_port, wait_until_ready
+from tests.helpers import API_TOKEN, ARTIFACTS, ROOT, SAMPLE, wait_until_ready
+from tools.benchmark import free_port
 from webapp.ingest import ingest
 from webapp.store.embedded import EmbeddedStore
 

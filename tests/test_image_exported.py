@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from tests import test_image
-from tests.conftest import API_TOKEN, ROOT, free_port, wait_until_ready
+from tests.helpers import API_TOKEN, ROOT, wait_until_ready
 from tests.test_image import gunicorn_processes, record, run
+from tools.benchmark import free_port
 from webapp.modelcache import ModelCache
 
 small_index = test_image.small_index  # the same few sample records, ingested here

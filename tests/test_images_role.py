@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AWS_ENV, ROOT, aws_client
+from tests.helpers import ROOT
+from tests.runbook_runs import AWS_ENV, aws_client
 
 VENV_BIN = Path(sys.executable).parent
 VERSION = "v0.0.0-test"  # the version test_image.py builds: the role reuses its layers

@@ -11,8 +11,16 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT, free_port
-from tests.runbook_runs import BIN, aws_client_factory, is_read, moto_server, recorded_requests, run_playbook
+from tests.helpers import ARTIFACTS, ROOT
+from tests.runbook_runs import (
+    BIN,
+    RecordedAccount,
+    aws_client_factory,
+    is_read,
+    moto_server,
+    playbook_environment,
+)
+from tools.benchmark import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -68,33 +76,21 @@ def account(tmp_path_factory):
         playbook.write_text(
             PLAYBOOK.format(cut_over=json.dumps(cut_over), zone=ZONE, balancer=BALANCER, balancer_zone=BALANCER_ZONE)
         )
-        environment = {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "ap-south-1",
-            "AWS_DEFAULT_REGION": "ap-south-1",
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        }
+        environment = {**playbook_environment(url), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
 
-        class Account:
+        class Account(RecordedAccount):
             def run(self, name, **variables):
-                self.start = recording.read_text().count("\n") if recording.exists() else 0
                 extra = base / f"{name}.json"
                 extra.write_text(json.dumps({"ansible_python_interpreter": str(BIN / "python"), **variables}))
                 command = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
                 command += [f"-e@{extra}"]
-                return run_playbook(name, command, ROOT, logs, env=environment, timeout=300)
-
-            def requests(self):
-                return recorded_requests(recording, self.start)
+                return self.playbook(name, command, ROOT, timeout=300)
 
             def records(self, name: str = EARLIER_NAME) -> list[dict]:
                 found = aws("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
                 return [record for record in found if record["Name"] == f"{name}."]
 
-        account = Account()
-        account.aws = aws
+        account = Account(aws, recording, logs, environment)
         # moto refuses to create again a record set it once created while any record follows its
         # name (AWS does not): the second test moves a name of its own.
         for name in (EARLIER_NAME, OTHER_NAME):

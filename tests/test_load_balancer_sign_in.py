@@ -8,16 +8,17 @@ import json
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT, free_port
+from tests.helpers import ARTIFACTS, ROOT
 from tests.runbook_runs import (
     BIN,
+    RecordedAccount,
     aws_client_factory,
     is_read,
     moto_server,
-    recorded_requests,
-    run_playbook,
+    playbook_environment,
     self_signed_certificate,
 )
+from tools.benchmark import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -91,29 +92,17 @@ def account(tmp_path_factory):
                 }
             )
         )
-        environment = {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "ap-south-1",
-            "AWS_DEFAULT_REGION": "ap-south-1",
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        }
+        environment = {**playbook_environment(url), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
 
-        class Account:
+        class Account(RecordedAccount):
             def run(self, name, **variables):
-                self.start = recording.read_text().count("\n") if recording.exists() else 0
                 extra = base / f"{name}.json"
                 extra.write_text(json.dumps(variables))
                 command = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
                 command += [f"-e@{network}", f"-e@{extra}"]
-                return run_playbook(name, command, ROOT, logs, env=environment, timeout=600)
+                return self.playbook(name, command, ROOT, timeout=600)
 
-            def requests(self):
-                return recorded_requests(recording, self.start)
-
-        account = Account()
-        account.aws = aws
+        account = Account(aws, recording, logs, environment)
         yield account
 
 

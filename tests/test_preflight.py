@@ -24,8 +24,8 @@ import jinja2
 import pytest
 import yaml
 
-from tests.conftest import ARTIFACTS, ROOT, free_port
 from tests.fake_elasticsearch import FakeElasticsearch
+from tests.helpers import ARTIFACTS, ROOT
 from tests.runbook_runs import (
     BIN,
     PRODUCTION_ACCOUNT,
@@ -35,8 +35,10 @@ from tests.runbook_runs import (
     production_prerequisites,
     recorded_requests,
     run_playbook,
+    runnable,
     self_signed_certificate,
 )
+from tools.benchmark import free_port
 
 ACCOUNT = PRODUCTION_ACCOUNT
 
@@ -180,7 +182,7 @@ def run_module(account, folder, arguments: dict, check_mode=False, credentials=N
     )
     start = account.recorded()
     process = subprocess.run(
-        [*prefix, sys.executable, str(MODULE), str(folder / "args.json")],
+        [*prefix, sys.executable, str(runnable(MODULE, folder)), str(folder / "args.json")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -629,3 +631,31 @@ def test_a_cut_over_needs_the_expected_record_a_zone_of_the_account_and_a_certif
         result = run_module(account, tmp_path, arguments)
         (line,) = lines(result)
         assert line.startswith(refusal), line
+
+
+def test_a_cut_over_of_weighted_records_is_refused_as_the_swap_refuses_it(account, tmp_path):
+    """Weighted records of the name, even all with the target expected, are not the one record
+    route53_record_swap replaces: refused before the release changes anything, not at the switch."""
+    route53 = account.aws("route53")
+    target = "search-api.earlier-hosting.acme-markets.net"
+    weighted = f"weighted.{ZONE}"
+    hosted = route53.list_hosted_zones_by_name(DNSName=ZONE)["HostedZones"][0]["Id"]
+    changes = [
+        {
+            "Action": "CREATE",
+            "ResourceRecordSet": {
+                "Name": weighted,
+                "Type": "CNAME",
+                "TTL": 300,
+                "SetIdentifier": identifier,
+                "Weight": weight,
+                "ResourceRecords": [{"Value": target}],
+            },
+        }
+        for identifier, weight in (("earlier", 90), ("canary", 10))
+    ]
+    route53.change_resource_record_sets(HostedZoneId=hosted, ChangeBatch={"Changes": changes})
+    cut_over = {"name": weighted, "expected": {"cname": target}}
+    (line,) = lines(run_module(account, tmp_path, {**complete(account), "cut_over": cut_over}))
+    held = line.removeprefix(f"cut-over: {weighted} holds ").split(f", not the CNAME {target} service_cut_over")[0]
+    assert sorted(held.split("; ")) == [f"CNAME {target} (set canary)", f"CNAME {target} (set earlier)"], line

@@ -32,22 +32,23 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT, free_port
+from tests.helpers import ARTIFACTS, ROOT
 from tests.runbook_runs import (
     BIN,
     PRODUCTION_ACCOUNT,
     PRODUCTION_ZONE,
     JsonAnswers,
+    RecordedAccount,
     aws_client_factory,
     gunicorn_config,
     is_read,
     moto_server,
+    playbook_environment,
     production_prerequisites,
-    recorded_requests,
-    run_playbook,
     serve_on_loopback,
     writes_of,
 )
+from tools.benchmark import free_port
 from webapp.settings import Settings
 
 # slow, not rehearsal: it shares nothing with the local rehearsal (its own moto and stand-in, no
@@ -171,28 +172,20 @@ def account(tmp_path_factory):
         }
         (base / "operator.json").write_text(json.dumps(operator))
         environment = {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
             # The operator's shell is in another region; the AWS modules read AWS_REGION first.
-            "AWS_REGION": SHELL_REGION,
-            "AWS_DEFAULT_REGION": SHELL_REGION,
+            **playbook_environment(url, region=SHELL_REGION),
             "FINNEWS_ES_API_KEY": "production-es-api-key-0123456789abcdef",
             "FINNEWS_API_TOKENS": TOKENS,
         }
 
-        class Account:
+        class Account(RecordedAccount):
             def release(self, name, version, *args, tags=ALL_TAGS, env=None, inventory="production"):
-                self.start = recording.read_text().count("\n")
                 command = [str(BIN / "ansible-playbook"), "release.yml", "-i", f"inventories/{inventory}"]
                 command += [f"--tags={tags}", f"-erelease_version={version}", f"-e@{base / 'operator.json'}", *args]
-                return run_playbook(name, command, ROOT, logs, env={**environment, **(env or {})})
+                return self.playbook(name, command, ROOT, env=env)
 
-            def requests(self, start=None):
-                return recorded_requests(recording, self.start if start is None else start)
-
-        account = Account()
-        account.aws, account.network, account.health, account.logs = aws, network, health, logs
+        account = Account(aws, recording, logs, environment)
+        account.network, account.health = network, health
         yield account
         health.shutdown()
         write_plan(logs)

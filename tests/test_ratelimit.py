@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import API_TOKEN, OTHER_API_TOKEN
+from tests.helpers import API_TOKEN, OTHER_API_TOKEN
 from webapp.ratelimit import MAX_CALLERS, RATE_LIMITER, RateLimiter
 
 SEARCH = "/search/cosine/embedding384d/"

@@ -21,8 +21,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.alb_identity_headers import alb_header
-from tests.conftest import API_TOKEN, FLOAT32, ROOT, SCREENSHOTS, free_port, serve_sample
+from tests.helpers import API_TOKEN, FLOAT32, ROOT, SCREENSHOTS, serve_sample
 from tests.runbook_runs import JsonAnswers, aws_client_factory, moto_server, self_signed_certificate, serve_on_loopback
+from tools.benchmark import free_port
 from webapp import alb_identity
 
 pytestmark = pytest.mark.slow

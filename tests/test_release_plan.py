@@ -15,17 +15,19 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.helpers import ROOT
 from tests.runbook_runs import (
     BIN,
     PRODUCTION_ACCOUNT,
+    RecordedAccount,
     aws_client_factory,
     moto_server,
+    playbook_environment,
     production_prerequisites,
-    recorded_requests,
     run_playbook,
     writes_of,
 )
+from tools.benchmark import free_port
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]
 
@@ -74,31 +76,19 @@ def account(tmp_path_factory):
             "release_commit": COMMIT,
         }
         (base / "operator.json").write_text(json.dumps(operator))
-        environment = {
-            "AWS_ENDPOINT_URL": url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            # The operator's shell is in another region; the inventory names the release's.
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            **SECRETS,
-        }
+        # The operator's shell is in another region; the inventory names the release's.
+        environment = {**playbook_environment(url, region="us-east-1"), **SECRETS}
 
-        class Account:
+        class Account(RecordedAccount):
             def release(self, name, *args, tags=TAGS):
-                self.start = recording.read_text().count("\n")
                 command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/production"]
                 command += [f"--tags={tags}", "-erelease_version=v2.0.0", f"-e@{base / 'operator.json'}", *args]
                 plan_file = base / f"{name}-plan.md"
-                run = run_playbook(name, command, ROOT, base, env={**environment, "RELEASE_PLAN_FILE": str(plan_file)})
+                run = self.playbook(name, command, ROOT, env={"RELEASE_PLAN_FILE": str(plan_file)})
                 run.plan_file = plan_file
                 return run
 
-            def requests(self):
-                return recorded_requests(recording, self.start)
-
-        account = Account()
-        account.aws = aws
+        account = Account(aws, recording, base, environment)
         yield account
 
 

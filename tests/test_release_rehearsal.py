@@ -37,8 +37,9 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import ARTIFACTS, ROOT, free_port
+from tests.helpers import ARTIFACTS, ROOT
 from tests.runbook_runs import SHARED_HOST_LIMITS, aws_client_factory, moto_server, run_playbook
+from tools.benchmark import free_port
 
 # Each test is one or more whole releases; the first also waits for the session's sample index.
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.rehearsal]

@@ -5,9 +5,12 @@ re-run that changes nothing; check mode; and the record put back with what the s
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
-from tests.conftest import ROOT, ansible_module_runner, aws_client
+from tests.helpers import ROOT
+from tests.runbook_runs import MODULE_UTILS, ansible_module_runner, aws_client
 
 pytestmark = pytest.mark.slow
 
@@ -126,3 +129,76 @@ def test_a_name_outside_the_zone_is_refused(zone, run):
     assert (
         refused["failed"] and refused["msg"] == f"search.elsewhere.example.org is not a name in the hosted zone {ZONE}"
     )
+
+
+WEIGHTED = [
+    {
+        "Type": "CNAME",
+        "TTL": 300,
+        "SetIdentifier": identifier,
+        "Weight": weight,
+        "ResourceRecords": [{"Value": EARLIER}],
+    }
+    for identifier, weight in (("earlier", 90), ("canary", 10))
+]
+
+
+def test_weighted_records_are_refused_even_with_the_expected_target(zone, run):
+    """Several weighted records are not the one record the swap replaces (the preflight refuses
+    them alike: tests/test_preflight.py)."""
+    for record_set in WEIGHTED:
+        zone.put(record_set)
+    refused = run(zone=ZONE, name=NAME, expected={"cname": EARLIER}, record=ALIAS)
+    assert refused["failed"] and not refused["changed"]
+    assert sorted(refused["found"]) == [
+        f"CNAME {EARLIER} (TTL 300, set canary)",
+        f"CNAME {EARLIER} (TTL 300, set earlier)",
+    ]
+    assert len(zone.records()) == 2
+
+
+def route53_records():
+    """plugins/module_utils/route53_records.py, which imports nothing of Ansible's."""
+    spec = importlib.util.spec_from_file_location("route53_records", MODULE_UTILS / "route53_records.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class PagedRoute53:
+    """A Route 53 client that lists a zone's record sets a page at a time, as Route 53 does past
+    its page size (300)."""
+
+    def __init__(self, pages: list[list[dict]]):
+        self.pages, self.asked = pages, []
+
+    def list_resource_record_sets(self, aws_retry, HostedZoneId, **start):  # noqa: N803 - boto3's names
+        self.asked.append(start)
+        page = self.pages[len(self.asked) - 1]
+        if len(self.asked) == len(self.pages):
+            return {"ResourceRecordSets": page, "IsTruncated": False}
+        following = self.pages[len(self.asked)][0]
+        return {
+            "ResourceRecordSets": page,
+            "IsTruncated": True,
+            "NextRecordName": following["Name"],
+            "NextRecordType": following["Type"],
+            "NextRecordIdentifier": following["SetIdentifier"],
+        }
+
+
+def test_a_name_s_records_are_read_from_every_page_they_span():
+    records = route53_records()
+    first, second = ({"Name": f"{NAME}.", **record_set} for record_set in WEIGHTED)
+    after = {"Name": f"www.{ZONE}.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}
+    client = PagedRoute53([[first], [second, after]])
+    found = records.address_records(client, "/hostedzone/Z1", NAME)
+    assert found == [first, second]
+    assert client.asked[1] == {
+        "StartRecordName": f"{NAME}.",
+        "StartRecordType": "CNAME",
+        "StartRecordIdentifier": "canary",
+    }
+    expected = {"cname": EARLIER, "alias": None, "addresses": None}
+    assert records.holds_expected([first], expected) is False  # weighted, even alone
+    assert records.holds_expected(found, expected) is False

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.runbook_runs import gunicorn_config
 from webapp.settings import Settings
 
@@ -211,6 +211,20 @@ def test_failure_4_the_container_checks_liveness_within_the_timeout(rendered):
     assert "http://127.0.0.1:8000/health/live" in command and "/health/ready" not in command
     assert check["timeout"] == 5 and "timeout=4" in command  # the request gives up before ECS does
     assert container["logConfiguration"]["options"]["mode"] == "non-blocking"
+
+
+def test_the_container_health_check_s_settings_reach_ecs_as_numbers(rendered):
+    """The role's defaults (roles/ecs_deploy/defaults/main.yml), as ECS's API takes them: integers,
+    so that the definition's hash, and the revision it finds, stay those of the literals they were."""
+    [container] = rendered["same"]["definition"]["containers"]
+    check = container["healthCheck"]
+    assert {key: check[key] for key in ("interval", "timeout", "retries", "startPeriod")} == {
+        "interval": 15,
+        "timeout": 5,
+        "retries": 3,
+        "startPeriod": 120,
+    }
+    assert all(type(check[key]) is int for key in ("interval", "timeout", "retries", "startPeriod"))
 
 
 # Fargate's most for a container's stop timeout; and the time gunicorn's master needs after its

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import SAMPLE
+from tests.helpers import SAMPLE
 from webapp.embedding import ModelRegistry, compose
 from webapp.ingest import ingest
 from webapp.modelcache import ModelCache

@@ -11,7 +11,7 @@ import pytest
 from flask import request
 from werkzeug.test import EnvironBuilder
 
-from tests.conftest import API_TOKEN, OTHER_API_TOKEN, random_documents
+from tests.helpers import API_TOKEN, OTHER_API_TOKEN, random_documents
 from webapp import SEARCH_SERVICE, create_app
 from webapp.schemas import FULL_TEXT_MAX
 from webapp.settings import Settings, SettingsError, load_settings

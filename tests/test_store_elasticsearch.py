@@ -16,8 +16,9 @@ import requests
 from elastic_transport import SecurityWarning
 from urllib3.exceptions import InsecureRequestWarning
 
-from tests.conftest import TEST_META, free_port, random_documents
 from tests.fake_elasticsearch import FakeElasticsearch
+from tests.helpers import TEST_META, random_documents
+from tools.benchmark import free_port
 from webapp.fields import FIELD_DIMS
 from webapp.settings import Settings, SettingsError, load_settings
 from webapp.store import DocumentFailure, IndexMismatch, SearchFilters, StoreUnavailable, score_from_cosine

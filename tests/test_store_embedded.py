@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.conftest import TEST_META, random_documents
+from tests.helpers import TEST_META, random_documents
 from webapp.store import SearchFilters, StoreError, score_from_cosine
 from webapp.store.embedded import EmbeddedStore, IvfIndex
 

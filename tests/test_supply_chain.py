@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DOCKERFILE = (ROOT / "docker" / "Dockerfile.api").read_text()
 LOCK = (ROOT / "requirements.lock").read_text()

@@ -19,6 +19,7 @@ hardware, not a test's.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import datetime as dt
 import html
@@ -38,6 +39,7 @@ from pathlib import Path
 import boto3
 import jsonschema
 import nbformat
+import papermill
 import pytest
 import trustme
 import yaml
@@ -47,17 +49,25 @@ from moto import mock_aws
 from notebooks import edge, history, readings, validate
 from notebooks.checks import MIME_TYPE, NOT_APPLICABLE, Checks, parameter_sources, recorded
 from notebooks.client import SECRETS_ENV, TOKEN_ENV, secret_values, session
-from tests import runbook_runs
-from tests.conftest import (
-    AWS_ENV,
-    ROOT,
-    aws_client,
-    cache_entry,
-    copy_into_elasticsearch,
-    free_port,
-    sample_index_key,
+from notebooks.execution import KERNEL, RUN_GROUPS, NotebookRun, check_kernel, not_run_reason, read_back
+from notebooks.parameters import (
+    COMMON_PARAMETERS,
+    NOTEBOOKS,
+    RUNNER_PARAMETERS,
+    SHARED,
+    SHARED_BY_NAME,
+    UsageError,
+    notebook_parameters,
+    overrides_of,
+    parse_json_parameters,
+    parse_overrides,
 )
-from tools.benchmark import start_server
+from notebooks.publishing import banner, new_attempt
+from notebooks.redaction import REDACTED, redact
+from tests import runbook_runs
+from tests.helpers import ROOT, cache_entry, copy_into_elasticsearch, sample_index_key
+from tests.runbook_runs import AWS_ENV, aws_client
+from tools.benchmark import free_port, start_server
 from tools.corpus import write_corpus
 from tools.evaluate import JudgementsError, load_judgements
 from webapp.fields import FIELD_NAMES
@@ -95,7 +105,7 @@ GENERATED_SEED, GENERATED_COUNT = 11, 400
 
 
 # -- the notebooks as committed -------------------------------------------------------------
-@pytest.mark.parametrize("name", validate.NOTEBOOKS)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_is_committed_clean_and_parameterised(name):
     notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     nbformat.validate(notebook)
@@ -103,40 +113,90 @@ def test_notebook_is_committed_clean_and_parameterised(name):
     assert all(not cell.outputs and cell.execution_count is None for cell in code), "commit notebooks without outputs"
     tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged parameters"
-    assert notebook.metadata.kernelspec.name == validate.KERNEL
+    assert notebook.metadata.kernelspec.name == KERNEL
     assert "checks.record()" in code[-2].source and "checks.raise_if_failed()" in code[-1].source
 
 
 def test_every_notebook_runs_once_and_the_measuring_ones_run_alone():
     """The run groups cover each notebook exactly once; performance (latency and throughput)
     shares its group with nothing, and regression, which reads what the others recorded, is last."""
-    ran = [name for group in validate.RUN_GROUPS for name in group]
-    assert sorted(ran) == sorted(validate.NOTEBOOKS) and len(ran) == len(set(ran))
-    assert ("performance",) in validate.RUN_GROUPS
-    assert validate.RUN_GROUPS[-1] == ("regression",)
+    ran = [name for group in RUN_GROUPS for name in group]
+    assert sorted(ran) == sorted(NOTEBOOKS) and len(ran) == len(set(ran))
+    assert ("performance",) in RUN_GROUPS
+    assert RUN_GROUPS[-1] == ("regression",)
 
 
 def test_parameters_are_typed_and_agree_across_notebooks():
-    declared = validate.notebook_parameters()
-    assert set(validate.RUNNER_PARAMETERS) <= set(declared), "every runner parameter is declared by a notebook"
-    assert all(declared[name].notebooks == validate.NOTEBOOKS for name in validate.COMMON_PARAMETERS)
+    declared = notebook_parameters()
+    assert set(RUNNER_PARAMETERS) <= set(declared), "every runner parameter is declared by a notebook"
+    assert all(declared[name].notebooks == NOTEBOOKS for name in COMMON_PARAMETERS)
     untyped = [p.name for p in declared.values() if p.annotation in ("", "None")]
     assert not untyped, f"annotate every parameter (--set checks values against it): {untyped}"
-    for name in validate.NOTEBOOKS:
-        defaults = validate.papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+    for name in NOTEBOOKS:
+        defaults = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
         for parameter, spec in defaults.items():
             assert spec["inferred_type_name"] == declared[parameter].annotation, (name, parameter)
             declared[parameter].default_value  # noqa: B018 - a default the runner cannot read would break overrides
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_each_notebook_declares_the_shared_parameters_it_takes_as_they_are_declared_once(name):
+    """The parameters the notebooks share are declared once (notebooks/parameters.py: the runner's
+    options and what it passes to papermill come from there). Each notebook's `parameters` cell
+    keeps papermill's literal defaults, so it must declare exactly the shared parameters it takes,
+    with the same type, default and comment: a drift fails here."""
+    cell = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+    shared = {parameter.name: parameter for parameter in SHARED if name in parameter.notebooks}
+    assert {parameter for parameter in cell if parameter in SHARED_BY_NAME} == set(shared)
+    for parameter in shared.values():
+        spec = cell[parameter.name]
+        default = ast.literal_eval(spec["default"])
+        assert spec["inferred_type_name"] == parameter.annotation, (name, parameter.name)
+        assert (default, type(default)) == (parameter.default, type(parameter.default)), (name, parameter.name)
+        assert spec["help"] == parameter.help, (name, parameter.name)
+
+
 def test_every_threshold_parameter_names_its_source():
     """A check's threshold parameter carries its source in its comment, the one place it is written."""
-    for name in validate.NOTEBOOKS:
+    for name in NOTEBOOKS:
         notebook = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
         source = "".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
         used = set(re.findall(r'parameter="(\w+)"', source))
         sources = parameter_sources(name)
         assert used <= set(sources), f"{name}: parameters without 'source:' in their comment: {used - set(sources)}"
+
+
+# The runner's modules, each with the runner's modules it may import: execution, redaction,
+# provenance and publishing lie below the command line (notebooks/validate.py, which nothing
+# imports). The notebooks' own modules (checks, client, readings, edge, history) import none of them.
+RUNNER_MODULES = {
+    "parameters": set(),
+    "redaction": set(),
+    "execution": {"parameters"},
+    "provenance": {"parameters"},
+    "publishing": {"execution", "parameters"},
+    "validate": {"execution", "parameters", "provenance", "publishing", "redaction"},
+}
+
+
+def notebooks_modules_imported(path: Path) -> set[str]:
+    """The modules of notebooks/ a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "notebooks":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("notebooks."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("notebooks."))
+    return found
+
+
+def test_the_runners_modules_import_only_what_lies_below():
+    for path in sorted((ROOT / "notebooks").glob("*.py")):
+        allowed = RUNNER_MODULES.get(path.stem, set())
+        runner = notebooks_modules_imported(path) & set(RUNNER_MODULES)
+        assert runner - {path.stem} <= allowed, f"notebooks/{path.name} imports {sorted(runner - allowed)}"
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -190,7 +250,7 @@ def test_a_moved_threshold_gates_and_the_verdict_at_the_planned_one_is_kept_besi
     with pytest.raises(ValueError, match="name the check's key"):
         checks.check("mean", 0.1, "<", 2.0, parameter="max_mean_latency_s")
     # The report's verdict says the notebook passed only at moved thresholds, and which check.
-    page = validate.banner(validate.NotebookRun("performance", 1.0, None, checks.checks))
+    page = banner(NotebookRun("performance", 1.0, None, checks.checks))
     assert "1 of them only at moved thresholds (they fail as planned)" in page and "#8a5a00" in page
     assert html.escape(tail.describe()) in page
     # Where no threshold moved, the column is left out.
@@ -414,8 +474,8 @@ def test_cloudwatch_logs_are_read_from_every_stream_in_the_window():
 
 # -- the runner's options, overrides and history --------------------------------------------
 def test_set_values_are_parsed_by_the_parameters_annotation():
-    declared = validate.notebook_parameters()
-    overrides = validate.parse_overrides(
+    declared = notebook_parameters()
+    overrides = parse_overrides(
         ["max_tail_latency_s=0.4", "requests_per_endpoint=200", 'queries=["bank earnings"]', "doc_type=news"], declared
     )
     assert overrides == {
@@ -432,18 +492,18 @@ def test_set_values_are_parsed_by_the_parameters_annotation():
         ("base_url=http://elsewhere", "set by the runner"),
         ("attempt_dir=/tmp", "set by the runner"),
     ):
-        with pytest.raises(validate.UsageError, match=re.escape(message)):
-            validate.parse_overrides([bad], declared)
+        with pytest.raises(UsageError, match=re.escape(message)):
+            parse_overrides([bad], declared)
 
 
 def test_profiles_and_overrides_are_flagged_where_they_differ_from_the_defaults():
-    declared = validate.notebook_parameters()
-    profile = validate.parse_json_parameters(
+    declared = notebook_parameters()
+    profile = parse_json_parameters(
         '{"requests_per_endpoint": 40, "min_documents": 1, "throughput_duration_s": 5}', declared, "--profile"
     )
     assert profile["throughput_duration_s"] == 5.0
-    overrides = validate.parse_overrides(["requests_per_endpoint=20", "max_p50_ratio=3"], declared)
-    assert validate.overrides_of(profile, overrides, declared) == {
+    overrides = parse_overrides(["requests_per_endpoint=20", "max_p50_ratio=3"], declared)
+    assert overrides_of(profile, overrides, declared) == {
         "requests_per_endpoint": {"value": 20, "default": 100, "origin": "set"},  # --set wins
         "throughput_duration_s": {"value": 5.0, "default": 10.0, "origin": "profile"},
         "max_p50_ratio": {"value": 3.0, "default": 1.5, "origin": "set"},
@@ -454,8 +514,8 @@ def test_profiles_and_overrides_are_flagged_where_they_differ_from_the_defaults(
         ('{"min_documents": "many"}', "not a valid int"),
         ('{"release": "x"}', "set by the runner"),
     ):
-        with pytest.raises(validate.UsageError, match=re.escape(message)):
-            validate.parse_json_parameters(text, declared, "--profile")
+        with pytest.raises(UsageError, match=re.escape(message)):
+            parse_json_parameters(text, declared, "--profile")
 
 
 @pytest.mark.parametrize("environment", ["local", "staging", "production"])
@@ -463,7 +523,7 @@ def test_every_inventory_gives_a_valid_validation_profile(environment):
     group_vars = yaml.safe_load((ROOT / "inventories" / environment / "group_vars" / "all" / "main.yml").read_text())
     profile = group_vars["release_validation_profile"]
     assert "{{" not in json.dumps(profile), "plain values: the runner and the tests read the profile as written"
-    parsed = validate.parse_json_parameters(json.dumps(profile), validate.notebook_parameters(), "--profile")
+    parsed = parse_json_parameters(json.dumps(profile), notebook_parameters(), "--profile")
     if parsed.get("judgements_path"):
         assert load_judgements(ROOT / parsed["judgements_path"])
     # Where the service logs, so the log check has something to read.
@@ -584,40 +644,38 @@ def test_session_takes_the_token_from_the_environment(monkeypatch):
 
 
 def test_kernel_is_this_environments_python():
-    validate.check_kernel()
-    assert KernelManager(kernel_name=validate.KERNEL).format_kernel_cmd()[0] == sys.executable
+    check_kernel()
+    assert KernelManager(kernel_name=KERNEL).format_kernel_cmd()[0] == sys.executable
 
 
 def test_a_leaked_secret_is_redacted(tmp_path):
     executed = tmp_path / "health.ipynb"
     executed.write_text(f'{{"outputs": "Authorization: Bearer {TOKEN}, password {OTHER_SECRET}"}}')
-    assert validate.redact(executed, [TOKEN, OTHER_SECRET])
+    assert redact(executed, [TOKEN, OTHER_SECRET])
     text = executed.read_text()
-    assert TOKEN not in text and OTHER_SECRET not in text and text.count(validate.REDACTED) == 2
-    assert not validate.redact(executed, [TOKEN])
+    assert TOKEN not in text and OTHER_SECRET not in text and text.count(REDACTED) == 2
+    assert not redact(executed, [TOKEN])
 
 
 def test_a_notebook_that_stopped_before_writing_its_output_fails(tmp_path):
     """A notebook whose kernel never started leaves no executed notebook and no checks: it still
     fails the run, saying why (before, it passed for want of a failed check, and --fail-fast would
     have gone on past it)."""
-    run = validate.NotebookRun("health", 300.0, "RuntimeError: Kernel didn't respond in 300 seconds")
-    validate.read_back(run, tmp_path)
+    run = NotebookRun("health", 300.0, "RuntimeError: Kernel didn't respond in 300 seconds")
+    read_back(run, tmp_path)
     assert not run.passed
     (stopped,) = run.checks
     assert (stopped.name, stopped.status, stopped.detail) == ("notebook ran to the end", "fail", run.error)
 
 
 def test_a_notebook_left_out_by_fail_fast_says_which_failed_first_on_every_page():
-    assert validate.not_run_reason(["health"]) == "health failed first (--fail-fast)"
-    assert validate.not_run_reason(["health", "endpoints", "edge"]) == (
-        "health, endpoints and edge failed first (--fail-fast)"
-    )
-    reason = validate.not_run_reason(["health", "edge"])
-    left_out = tuple(validate.NotebookRun(name, 0.0, None, not_run=reason) for name in ("performance", "regression"))
-    page = validate.banner(validate.NotebookRun("relevance", 1.0, None), not_run=left_out)
+    assert not_run_reason(["health"]) == "health failed first (--fail-fast)"
+    assert not_run_reason(["health", "endpoints", "edge"]) == ("health, endpoints and edge failed first (--fail-fast)")
+    reason = not_run_reason(["health", "edge"])
+    left_out = tuple(NotebookRun(name, 0.0, None, not_run=reason) for name in ("performance", "regression"))
+    page = banner(NotebookRun("relevance", 1.0, None), not_run=left_out)
     assert "Not run in this attempt: performance, regression; health and edge failed first (--fail-fast)." in page
-    assert "Not run" not in validate.banner(validate.NotebookRun("relevance", 1.0, None))
+    assert "Not run" not in banner(NotebookRun("relevance", 1.0, None))
 
 
 def _summary(release: str, attempt: str, environment: str, passed: bool) -> dict:
@@ -663,8 +721,8 @@ def test_the_baseline_is_the_last_passing_release_of_the_same_environment(tmp_pa
 
 def test_an_attempt_never_replaces_another(tmp_path):
     started = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
-    first = validate.new_attempt(tmp_path, "v1.0.0", started)
-    second = validate.new_attempt(tmp_path, "v1.0.0", started)
+    first = new_attempt(tmp_path, "v1.0.0", started)
+    second = new_attempt(tmp_path, "v1.0.0", started)
     assert (first.name, second.name) == ("20260101T120000Z", "20260101T120000Z-2")
 
 
@@ -808,7 +866,7 @@ def test_release_passes_on_the_sample_corpus(passing_run, reports, target_group)
     summary = json.loads((attempt_of(reports, "test-1.2.3") / "summary.json").read_text())
     jsonschema.validate(summary, SCHEMA)
     assert summary["passed"] and not summary["failed"]
-    assert [n["name"] for n in summary["notebooks"]] == list(validate.NOTEBOOKS)
+    assert [n["name"] for n in summary["notebooks"]] == list(NOTEBOOKS)
     provenance = summary["provenance"]
     assert provenance["environment"] == "ci-embedded" and provenance["backend"] == "embedded"
     assert provenance["documents"] == 1200 and provenance["service_version"] == "test-1.2.3"
@@ -857,7 +915,7 @@ def test_release_passes_on_the_sample_corpus(passing_run, reports, target_group)
 
 def test_reports_open_without_jupyter_with_their_verdict_and_plots(passing_run, reports, embedded_service):
     folder = attempt_of(reports, "test-1.2.3")
-    pages = {name: (folder / f"{name}.html").read_text() for name in validate.NOTEBOOKS}
+    pages = {name: (folder / f"{name}.html").read_text() for name in NOTEBOOKS}
     plots = {name: page.count('src="data:image/png;base64,') for name, page in pages.items()}
     assert plots["performance"] == 3  # cache, latency distribution, throughput over time
     assert plots["relevance"] == 1 and plots["regression"] == 1  # the trend
@@ -881,8 +939,7 @@ def test_reports_open_without_jupyter_with_their_verdict_and_plots(passing_run, 
     )
     # Each notebook gets the runner's values and the parameters it declares, and nothing else.
     parameters = {
-        name: nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata.papermill.parameters
-        for name in validate.NOTEBOOKS
+        name: nbformat.read(folder / f"{name}.ipynb", as_version=4).metadata.papermill.parameters for name in NOTEBOOKS
     }
     assert parameters["relevance"] == {
         "base_url": embedded_service.url,
@@ -897,7 +954,7 @@ def test_reports_open_without_jupyter_with_their_verdict_and_plots(passing_run, 
 
 def test_no_output_file_contains_a_secret(passing_run, failing_run, reports):
     files = [path for path in reports.rglob("*") if path.is_file()]
-    assert len(files) >= 2 * (2 * len(validate.NOTEBOOKS) + 1) + 1
+    assert len(files) >= 2 * (2 * len(NOTEBOOKS) + 1) + 1
     for secret in (TOKEN, OTHER_SECRET):
         assert [path for path in files if secret.encode() in path.read_bytes()] == []
         assert secret not in passing_run.stdout + passing_run.stderr + failing_run.stdout + failing_run.stderr
@@ -922,7 +979,7 @@ def test_a_failing_threshold_fails_the_run_compared_with_the_last_release(failin
     relevance = next(n for n in summary["notebooks"] if n["name"] == "relevance")
     assert not relevance["passed"] and relevance["error"].startswith("AssertionError")
     # Without --fail-fast (make validate), a failure in the first group stops nothing.
-    assert [n["not_run"] for n in summary["notebooks"]] == [None] * len(validate.NOTEBOOKS)
+    assert [n["not_run"] for n in summary["notebooks"]] == [None] * len(NOTEBOOKS)
     # The verdict at the top names the check; the notebook's own summary and error follow.
     report = (attempt_of(reports, "test-1.2.4") / "relevance.html").read_text()
     top = report[: report.index("Summary of checks")]
@@ -993,7 +1050,7 @@ def test_with_fail_fast_a_failed_first_group_stops_the_run_and_says_what_was_not
     assert [line.split(" = ")[0] for line in summary["failed"]] == ["health: documents in the store"]
     reason = "health failed first (--fail-fast)"
     notebooks = {n["name"]: n for n in summary["notebooks"]}
-    assert list(notebooks) == list(validate.NOTEBOOKS), "a notebook not run is still listed"
+    assert list(notebooks) == list(NOTEBOOKS), "a notebook not run is still listed"
     for name in ("performance", "regression"):
         assert notebooks[name] == {
             "name": name,
@@ -1006,8 +1063,8 @@ def test_with_fail_fast_a_failed_first_group_stops_the_run_and_says_what_was_not
         }
         assert not list(folder.glob(f"{name}.*"))
         assert not [c for c in summary["checks"] if c["notebook"] == name]
-        position = validate.NOTEBOOKS.index(name) + 1
-        assert f"[{position}/{len(validate.NOTEBOOKS)}] {name}: not run, {reason}" in run.stderr
+        position = NOTEBOOKS.index(name) + 1
+        assert f"[{position}/{len(NOTEBOOKS)}] {name}: not run, {reason}" in run.stderr
         assert f"  {name}: not run, {reason}" in run.stdout
     # The first group ran whole: its notebooks run side by side, so none was cut short.
     for name in ("health", "endpoints", "relevance", "edge"):
@@ -1041,7 +1098,7 @@ def test_with_fail_fast_a_failed_first_group_stops_the_run_and_says_what_was_not
 @pytest.fixture(scope="module")
 def generated_corpus(registry, tmp_path_factory) -> tuple[Path, Path]:
     """A corpus generated from another seed than the sample, its judged queries, and its index,
-    kept in the test cache (tests.conftest.TEST_CACHE) by what it is made from (embedding it takes minutes)."""
+    kept in the test cache (tests.helpers.TEST_CACHE) by what it is made from (embedding it takes minutes)."""
     key = f"generated-index-{GENERATED_COUNT}-seed{GENERATED_SEED}-{sample_index_key(registry)}"
 
     def build(folder: Path) -> None:
@@ -1108,7 +1165,7 @@ def test_release_passes_on_elasticsearch_with_another_corpus_and_the_production_
     assert store["status"] == "pass" and "elasticsearch reports 'green'" in store["detail"]
     # Production's own profile, as written: what it sets apart from the defaults is flagged as the
     # profile's, unless this run's shorter counts replaced it.
-    declared = validate.notebook_parameters()
+    declared = notebook_parameters()
     set_here = {setting.split("=")[0] for setting in settings}
     from_profile = {
         name for name, value in profile.items() if value != declared[name].default_value and name not in set_here

@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from webapp.deadline import DeadlineRunner
     from webapp.service import SearchService
 
-configure_process(serving=False)
-
 # Where the app keeps its settings, its search service and its request deadline (app.extensions).
 SETTINGS = "finnews.settings"
 SEARCH_SERVICE = "finnews.search_service"
@@ -26,6 +24,9 @@ DEADLINE = "finnews.deadline"
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """The app, configured from the FINNEWS_* environment, or (tests) from ``test_config`` and the
     defaults alone (webapp.settings)."""
+    # The `flask` and `python -m tools` commands and the WSGI app all start here, before anything
+    # loads torch (gunicorn's configuration has already prepared its process for serving).
+    configure_process(serving=False)
     app = Flask(__name__, instance_relative_config=True)
     app.json.sort_keys = False  # keep the schemas' field order in responses
     settings = load_settings(test_config).with_instance_paths(app.instance_path)

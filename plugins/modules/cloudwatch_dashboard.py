@@ -1,18 +1,6 @@
 #!/usr/bin/python
 """Ansible module: a CloudWatch dashboard, which neither amazon.aws nor community.aws manages."""
 
-from __future__ import annotations
-
-import contextlib
-import json
-
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    import botocore
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 DOCUMENTATION = r"""
 ---
 module: cloudwatch_dashboard
@@ -31,7 +19,7 @@ options:
   body:
     description:
       - The dashboard body, as a dict or a JSON string.
-      - Required when I(state=present).
+      - Required when O(state=present).
     type: json
   state:
     description: Whether the dashboard should exist.
@@ -77,19 +65,36 @@ dashboard:
   contains:
     name:
       description: Name of the dashboard.
+      returned: when the dashboard exists
       type: str
+      sample: finbert-rag-production
     arn:
-      description: ARN of the dashboard (absent in check mode for a new dashboard).
+      description: ARN of the dashboard.
+      returned: when the dashboard exists, except in check mode for a new one
       type: str
+      sample: arn:aws:cloudwatch::123456789012:dashboard/finbert-rag-production
     body:
       description: The dashboard body.
+      returned: when the dashboard exists
       type: dict
+      sample: {"widgets": [{"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6, "properties": {}}]}
 validation_messages:
   description: Warnings CloudWatch returned about the body it accepted.
   returned: when the dashboard was written
   type: list
   elements: dict
+  sample: [{"DataPath": "/widgets/0/properties", "Message": "Should have required property 'region'"}]
 """
+
+import contextlib
+import json
+
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
+    import botocore
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 
 def read_dashboard(client, module, name):

@@ -1,14 +1,6 @@
 #!/usr/bin/python
 """An ECR authorization token as registry credentials (ecr:GetAuthorizationToken)."""
 
-import base64
-import contextlib
-
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    from botocore.exceptions import BotoCoreError, ClientError
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
 DOCUMENTATION = r"""
 ---
 module: ecr_authorization_token_info
@@ -36,22 +28,34 @@ EXAMPLES = r"""
 
 RETURN = r"""
 username:
-  description: The user name to log in with (C(AWS)).
+  description: The user name to log in with (V(AWS)).
   returned: success
   type: str
+  sample: AWS
 password:
-  description: The password to log in with; valid until I(expires_at).
+  description: The password to log in with; valid until RV(expires_at).
   returned: success
   type: str
+  sample: eyJwYXlsb2FkIjoiLi4uIn0=
 proxy_endpoint:
   description: The registry's address, C(https://ACCOUNT.dkr.ecr.REGION.amazonaws.com).
   returned: success
   type: str
+  sample: https://123456789012.dkr.ecr.ap-south-1.amazonaws.com
 expires_at:
   description: When the password expires (ISO 8601).
   returned: success
   type: str
+  sample: "2026-12-07T21:00:00+00:00"
 """
+
+import base64
+import contextlib
+
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
+    from botocore.exceptions import BotoCoreError, ClientError
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 
 def main():

@@ -2,15 +2,6 @@
 """Record an image manifest in an ECR repository under tags, idempotently (ecr:PutImage): a given
 manifest, or the one another tag names (ECR's way to retag an image without pulling it)."""
 
-import contextlib
-import json
-
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    from botocore.exceptions import BotoCoreError, ClientError
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-
 DOCUMENTATION = r"""
 ---
 module: ecr_image_manifest
@@ -23,10 +14,10 @@ description:
   - A tag that names another manifest is moved where the repository lets it (MUTABLE, or a tag
     excluded from IMMUTABLE); otherwise the module fails, naming the tag, after recording the
     tags before it.
-  - With I(manifest), used where the registry's data plane is not ECR's own, as in a rehearsal
+  - With O(manifest), used where the registry's data plane is not ECR's own, as in a rehearsal
     against an emulated ECR, whose layers live in another registry while ECR only records the
     manifest.
-  - With I(source_tag), the manifest is the one that tag names in the repository, so the tags move
+  - With O(source_tag), the manifest is the one that tag names in the repository, so the tags move
     to that image without pulling or pushing anything (how a rollback points C(prod) back).
 options:
   repository:
@@ -39,12 +30,12 @@ options:
   manifest:
     description:
       - The image manifest, exactly as the registry serves it (a JSON string).
-      - Exactly one of I(manifest) and I(source_tag) is given.
+      - Exactly one of O(manifest) and O(source_tag) is given.
     type: str
   source_tag:
     description:
-      - A tag of the repository whose manifest the I(tags) must name.
-      - Exactly one of I(manifest) and I(source_tag) is given.
+      - A tag of the repository whose manifest the O(tags) must name.
+      - Exactly one of O(manifest) and O(source_tag) is given.
     type: str
   tags:
     description: The tags that must name the manifest.
@@ -77,11 +68,22 @@ tags:
   returned: always
   type: list
   elements: str
+  sample: [v1.4.0, prod]
 image_digest:
   description: The image digest ECR reports for the manifest (an emulator may differ from sha256).
   returned: unless in check mode and nothing was recorded before
   type: str
+  sample: sha256:5b0bcabd1ed22e9fb1310cf6c2dec7cdef19f0ad69efa1f392e94a4333501270
 """
+
+import contextlib
+import json
+
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
+    from botocore.exceptions import BotoCoreError, ClientError
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 
 def manifest_under_tag(ecr, params, tag):

@@ -2,19 +2,6 @@
 """Ansible module: an ECR repository, with the tag mutability community.aws.ecs_ecr cannot set
 (IMMUTABLE_WITH_EXCLUSION) and explicit AES256 encryption."""
 
-from __future__ import annotations
-
-import contextlib
-import json
-
-with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
-    from botocore.exceptions import BotoCoreError, ClientError
-
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 DOCUMENTATION = r"""
 ---
 module: ecr_repository
@@ -29,7 +16,7 @@ description:
     policy (one action or a list of one, statements or lists in any order, an account root ARN or
     the account id), as ECR may return it in another form than the one it was given.
   - Encryption can only be chosen when ECR creates the repository. When an existing repository's
-    encryption differs from I(encryption) and I(kms_key), the module fails before changing
+    encryption differs from O(encryption) and O(kms_key), the module fails before changing
     anything, rather than report success on a repository that is not as asked.
   - Supports check mode and diff mode (the settings before and after).
 options:
@@ -38,7 +25,7 @@ options:
     required: true
     type: str
   state:
-    description: Whether the repository should exist. C(absent) fails on a repository that still holds images.
+    description: Whether the repository should exist. V(absent) fails on a repository that still holds images.
     choices: [present, absent]
     default: present
     type: str
@@ -47,17 +34,17 @@ options:
     type: bool
   tag_mutability:
     description:
-      - C(mutable) lets a push move any tag; C(immutable) refuses a push under a tag that names
+      - V(mutable) lets a push move any tag; V(immutable) refuses a push under a tag that names
         another image.
-      - C(immutable_with_exclusion) is C(immutable) except for the tags matching
-        I(tag_mutability_exclusions), which can move, such as C(prod) and C(latest) beside
+      - V(immutable_with_exclusion) is V(immutable) except for the tags matching
+        O(tag_mutability_exclusions), which can move, such as C(prod) and C(latest) beside
         immutable version tags.
     choices: [mutable, immutable, immutable_with_exclusion]
     type: str
   tag_mutability_exclusions:
     description:
       - Wildcard filters (C(*) matches any characters) of the tags that stay mutable.
-      - Required with I(tag_mutability=immutable_with_exclusion), and only allowed with it.
+      - Required with O(tag_mutability=immutable_with_exclusion), and only allowed with it.
     type: list
     elements: str
   encryption:
@@ -68,7 +55,7 @@ options:
     type: str
   kms_key:
     description:
-      - The KMS key (ARN or key id) with I(encryption=KMS); ECR's managed key when left out.
+      - The KMS key (ARN or key id) with O(encryption=KMS); ECR's managed key when left out.
     type: str
   lifecycle_policy:
     description: The lifecycle policy document (C(rules)).
@@ -113,39 +100,74 @@ repository:
   contains:
     name:
       description: Name of the repository.
+      returned: when the repository exists
       type: str
+      sample: finbert-rag/production/api
     arn:
       description: ARN of the repository.
+      returned: when the repository exists, except in check mode for a new one
       type: str
+      sample: arn:aws:ecr:ap-south-1:123456789012:repository/finbert-rag/production/api
     uri:
       description: The URI images are pushed to, C(<registry>/<name>).
+      returned: when the repository exists, except in check mode for a new one
       type: str
+      sample: 123456789012.dkr.ecr.ap-south-1.amazonaws.com/finbert-rag/production/api
     registry_id:
       description: The registry's account id.
+      returned: when the repository exists, except in check mode for a new one
       type: str
+      sample: "123456789012"
     scan_on_push:
       description: Whether images are scanned on push.
+      returned: when the repository exists
       type: bool
+      sample: true
     tag_mutability:
-      description: C(mutable), C(immutable), C(immutable_with_exclusion) (or C(mutable_with_exclusion), set elsewhere).
+      description: V(mutable), V(immutable), V(immutable_with_exclusion) (or V(mutable_with_exclusion), set elsewhere).
+      returned: when the repository exists
       type: str
+      sample: immutable_with_exclusion
     tag_mutability_exclusions:
       description: Wildcard filters of the tags excluded from the tag mutability, sorted.
+      returned: when the repository exists
       type: list
       elements: str
+      sample: [latest, prod]
     encryption:
-      description: C(AES256) or C(KMS).
+      description: V(AES256) or V(KMS).
+      returned: when the repository exists
       type: str
+      sample: AES256
     kms_key:
       description: ARN of the KMS key with KMS encryption, else null.
+      returned: when the repository exists
       type: str
+      sample: null
     lifecycle_policy:
       description: The lifecycle policy, or null.
+      returned: when the repository exists
       type: dict
+      sample: {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+               "countUnit": "days", "countNumber": 14}, "action": {"type": "expire"}}]}
     repository_policy:
       description: The repository policy, or null.
+      returned: when the repository exists
       type: dict
+      sample: {"Version": "2012-10-17", "Statement": [{"Sid": "ReleasePush", "Effect": "Allow",
+               "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": ["ecr:PutImage"]}]}
 """
+
+import contextlib
+import json
+
+with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
+    from botocore.exceptions import BotoCoreError, ClientError
+
+from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.policy import compare_policies
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 
 def read_repository(ecr, module, name):

@@ -73,16 +73,19 @@ created:
   returned: always
   type: list
   elements: int
+  sample: [20]
 modified:
   description: Priorities of the rules modified.
   returned: always
   type: list
   elements: int
+  sample: [10]
 deleted:
   description: Priorities of the rules deleted (not in O(rules)).
   returned: always
   type: list
   elements: int
+  sample: []
 """
 
 import contextlib

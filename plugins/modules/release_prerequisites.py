@@ -20,8 +20,9 @@ description:
     covers O(domain_name) by its own name or a wildcard of its parent (as the load balancer role
     chooses it).
   - With O(cut_over), the earlier system's name the release is to take over - its public hosted zone
-    is in this account and holds it, its record holds the value expected (or is already the alias
-    of the load balancer O(cut_over.load_balancer)), it is not O(domain_name) itself, and one issued
+    is in this account and holds it, its address records are the one record O(cut_over.expected)
+    describes, unweighted, as route53_record_swap replaces it only then (or already the alias of
+    the load balancer O(cut_over.load_balancer)), it is not O(domain_name) itself, and one issued
     ACM certificate covers both names (the HTTPS listener has one).
   - The caller may push images under O(repository_policy). It is a role (the policy matches
     C(aws:PrincipalArn) of roles only), whose ARN an C(Allow) of C(ecr:PutImage) matches and no
@@ -124,7 +125,9 @@ options:
     type: bool
     default: true
   architecture:
-    description: The machine architecture the images are built for (C(platform.machine()) names), e.g. x86_64; empty skips.
+    description:
+      - The machine architecture the images are built for, as Python's C(platform.machine) names it, e.g. V(x86_64).
+      - Empty skips the check.
     type: str
     default: ""
   build_tools:
@@ -172,14 +175,17 @@ problems:
       description: >-
         Which prerequisite (placeholder, network, hosted zone, certificate, cut-over, push, alarms, architecture,
         build tools).
+      returned: always
       type: str
       sample: certificate
     problem:
       description: What is wrong.
+      returned: always
       type: str
       sample: no issued ACM certificate covers search.example.org
     fix:
       description: What to do about it.
+      returned: always
       type: str
       sample: request one in ACM (DNS validation) for search.example.org or *.example.org
 checked:
@@ -211,6 +217,15 @@ import shutil
 with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
     from botocore.exceptions import BotoCoreError, ClientError
 
+from ansible.module_utils.route53_records import (
+    EXPECTED_OPTION,
+    address_records,
+    describe,
+    describe_expected,
+    dns_name,
+    holds_expected,
+    zone_id,
+)
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -367,16 +382,13 @@ def check_network(ec2, network: dict, problems: Problems) -> None:
 
 
 def check_zone(route53, zone: str, domain: str, problems: Problems) -> None:
-    name = zone.rstrip(".").lower() + "."
-    found = route53.list_hosted_zones_by_name(aws_retry=True, DNSName=name)["HostedZones"]
-    public = [z for z in found if z["Name"].lower() == name and not z.get("Config", {}).get("PrivateZone")]
-    if not public:
+    if not zone_id(route53, zone):
         problems.add(
             "hosted zone",
             f"no public Route 53 hosted zone {zone} in this account",
             f"create it and delegate {zone} to its name servers, or set service_dns_zone to the account's zone",
         )
-    if domain and not (domain.lower() + ".").endswith("." + name):
+    if domain and not dns_name(domain).endswith("." + dns_name(zone)):
         problems.add(
             "hosted zone",
             f"{domain} is not a name in {zone}",
@@ -417,19 +429,6 @@ def check_certificate(acm, domain: str, problems: Problems) -> None:
         )
 
 
-def dns_name(value: str) -> str:
-    return value.lower().rstrip(".")
-
-
-def record_line(record_set: dict) -> str:
-    """A record set as route53_record_swap names it."""
-    alias = record_set.get("AliasTarget")
-    if alias:
-        return f"{record_set['Type']} alias of {dns_name(alias['DNSName'])}"
-    values = ", ".join(sorted(dns_name(r["Value"]) for r in record_set.get("ResourceRecords", [])))
-    return f"{record_set['Type']} {values}"
-
-
 def check_cut_over(route53, elbv2, acm, cut_over: dict, domain: str, zone: str, problems: Problems) -> None:
     """The earlier system's name: in a zone of this account, holding what the operator expects
     (route53_record_swap replaces it only then) or already the load balancer's alias, and covered
@@ -442,9 +441,8 @@ def check_cut_over(route53, elbv2, acm, cut_over: dict, domain: str, zone: str, 
             "release on a new service_domain_name; service_cut_over names the earlier system's name, moved to it",
         )
         return
-    found = route53.list_hosted_zones_by_name(aws_retry=True, DNSName=zone + ".")["HostedZones"]
-    public = [z["Id"] for z in found if z["Name"].lower() == zone + "." and not z.get("Config", {}).get("PrivateZone")]
-    if not public:
+    hosted_zone = zone_id(route53, zone)
+    if not hosted_zone:
         problems.add(
             "cut-over",
             f"no public Route 53 hosted zone {zone} in this account holds {name}",
@@ -459,33 +457,23 @@ def check_cut_over(route53, elbv2, acm, cut_over: dict, domain: str, zone: str, 
             "set service_cut_over.zone to the hosted zone the name is in",
         )
         return
-    listed = route53.list_resource_record_sets(aws_retry=True, HostedZoneId=public[0], StartRecordName=name + ".")
-    records = [
-        r
-        for r in listed["ResourceRecordSets"]
-        if r["Name"].lower() == name + "." and r["Type"] in ("A", "AAAA", "CNAME")
-    ]
+    found = address_records(route53, hosted_zone, name)
     expected = cut_over["expected"]
-    if expected["cname"]:
-        wanted = f"CNAME {dns_name(expected['cname'])}"
-    elif expected["alias"]:
-        wanted = f"A alias of {dns_name(expected['alias']).removeprefix('dualstack.')}"
-    else:
-        wanted = "A " + ", ".join(sorted(dns_name(a) for a in expected["addresses"]))
-    lines = [record_line(r).replace("alias of dualstack.", "alias of ") for r in records]
-    moved = ""
+    moved = None  # what the name holds once an earlier run moved it: the load balancer's alias
     if cut_over["load_balancer"]:
         try:
             balancers = elbv2.describe_load_balancers(aws_retry=True, Names=[cut_over["load_balancer"]])
-            moved = "A alias of " + dns_name(balancers["LoadBalancers"][0]["DNSName"])
+            moved = {"cname": None, "alias": balancers["LoadBalancers"][0]["DNSName"], "addresses": None}
         except is_boto3_error_code("LoadBalancerNotFound"):
-            moved = ""
-    if lines != [wanted] and not (moved and lines == [moved]):
+            moved = None
+    if not holds_expected(found, expected) and not (moved and holds_expected(found, moved)):
+        lines = [describe(record_set, brief=True) for record_set in found]
         problems.add(
             "cut-over",
-            f"{name} holds {'; '.join(lines) or 'nothing'}, not the {wanted} service_cut_over expects",
+            f"{name} holds {'; '.join(lines) or 'nothing'}, not the {describe_expected(expected)} "
+            "service_cut_over expects",
             "check that what it holds is the earlier system's, then set service_cut_over.expected to it "
-            f"(aws route53 list-resource-record-sets --hosted-zone-id {public[0].split('/')[-1]} "
+            f"(aws route53 list-resource-record-sets --hosted-zone-id {hosted_zone.split('/')[-1]} "
             f"--start-record-name {name} --max-items 3); an AAAA record beside it must go first",
         )
     covering = []
@@ -658,17 +646,7 @@ def main():
                 "options": {
                     "name": {"type": "str", "required": True},
                     "zone": {"type": "str", "default": ""},
-                    "expected": {
-                        "type": "dict",
-                        "required": True,
-                        "options": {
-                            "cname": {"type": "str"},
-                            "alias": {"type": "str"},
-                            "addresses": {"type": "list", "elements": "str"},
-                        },
-                        "mutually_exclusive": [["cname", "alias", "addresses"]],
-                        "required_one_of": [["cname", "alias", "addresses"]],
-                    },
+                    "expected": EXPECTED_OPTION,
                     "load_balancer": {"type": "str", "default": ""},
                 },
             },

@@ -119,100 +119,22 @@ import contextlib
 with contextlib.suppress(ImportError):  # AnsibleAWSModule reports a missing botocore
     from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
+from ansible.module_utils.route53_records import (
+    EXPECTED_OPTION,
+    address_records,
+    describe,
+    describe_expected,
+    dns_name,
+    holds_expected,
+    holds_record,
+    zone_id,
+)
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.waiters import get_waiter
 
-# The records that say where a name's clients go: the swap replaces them all or refuses.
-ADDRESS_TYPES = ("A", "AAAA", "CNAME")
 # Seconds between two reads of the change's state (amazon.aws's route53 waits the same).
 WAIT_DELAY = 5
-
-
-def dns_name(value: str) -> str:
-    """A name as compared: lower case, without the root's dot."""
-    return value.lower().rstrip(".")
-
-
-def alias_name(value: str) -> str:
-    """An alias's target as compared: Route 53 answers for an ELB alias with or without dualstack."""
-    return dns_name(value).removeprefix("dualstack.")
-
-
-def values(record_set: dict) -> list[str]:
-    return sorted(dns_name(record["Value"]) for record in record_set.get("ResourceRecords", []))
-
-
-def describe(record_set: dict) -> str:
-    alias = record_set.get("AliasTarget")
-    if alias:
-        return f"{record_set['Type']} alias of {dns_name(alias['DNSName'])} (zone {alias['HostedZoneId']})"
-    extra = f", set {record_set['SetIdentifier']}" if record_set.get("SetIdentifier") else ""
-    return f"{record_set['Type']} {', '.join(values(record_set))} (TTL {record_set.get('TTL')}{extra})"
-
-
-def describe_expected(expected: dict) -> str:
-    if expected["cname"]:
-        return f"CNAME {dns_name(expected['cname'])}"
-    if expected["alias"]:
-        return f"A alias of {dns_name(expected['alias'])}"
-    return f"A {', '.join(sorted(dns_name(a) for a in expected['addresses']))}"
-
-
-def holds_expected(found: list[dict], expected: dict) -> bool:
-    if len(found) != 1 or found[0].get("SetIdentifier"):
-        return False
-    (record_set,) = found
-    alias = record_set.get("AliasTarget")
-    if expected["cname"]:
-        return record_set["Type"] == "CNAME" and values(record_set) == [dns_name(expected["cname"])]
-    if expected["alias"]:
-        return (
-            record_set["Type"] == "A" and bool(alias) and alias_name(alias["DNSName"]) == alias_name(expected["alias"])
-        )
-    return (
-        record_set["Type"] == "A"
-        and not alias
-        and values(record_set) == sorted(dns_name(a) for a in expected["addresses"])
-    )
-
-
-def holds_record(found: list[dict], record: dict) -> bool:
-    if len(found) != 1 or found[0].get("SetIdentifier") or found[0]["Type"] != record["Type"]:
-        return False
-    (record_set,) = found
-    if record.get("AliasTarget") or record_set.get("AliasTarget"):
-        have, want = record_set.get("AliasTarget") or {}, record.get("AliasTarget") or {}
-        return (
-            bool(have)
-            and bool(want)
-            and alias_name(have["DNSName"]) == alias_name(want["DNSName"])
-            and have["HostedZoneId"] == want["HostedZoneId"]
-            and bool(have.get("EvaluateTargetHealth")) == bool(want.get("EvaluateTargetHealth"))
-        )
-    return values(record_set) == values(record) and int(record_set.get("TTL", 0)) == int(record.get("TTL", 0))
-
-
-def zone_id(client, zone: str) -> str:
-    name = dns_name(zone) + "."
-    found = client.list_hosted_zones_by_name(aws_retry=True, DNSName=name)["HostedZones"]
-    public = [z["Id"] for z in found if z["Name"].lower() == name and not z.get("Config", {}).get("PrivateZone")]
-    return public[0] if public else ""
-
-
-def address_records(client, hosted_zone: str, name: str) -> list[dict]:
-    """The name's A, AAAA and CNAME record sets, as Route 53 lists them (sorted by name, then type)."""
-    wanted, found = dns_name(name) + ".", []
-    page = {"StartRecordName": wanted}
-    while True:
-        answer = client.list_resource_record_sets(aws_retry=True, HostedZoneId=hosted_zone, **page)
-        own = [r for r in answer["ResourceRecordSets"] if r["Name"].lower() == wanted]
-        found += [r for r in own if r["Type"] in ADDRESS_TYPES]
-        if not answer.get("IsTruncated") or len(own) < len(answer["ResourceRecordSets"]):
-            return found
-        page = {"StartRecordName": answer["NextRecordName"], "StartRecordType": answer["NextRecordType"]}
-        if answer.get("NextRecordIdentifier"):
-            page["StartRecordIdentifier"] = answer["NextRecordIdentifier"]
 
 
 def without_name(record_set: dict) -> dict:
@@ -224,17 +146,7 @@ def main():
         argument_spec={
             "zone": {"type": "str", "required": True},
             "name": {"type": "str", "required": True},
-            "expected": {
-                "type": "dict",
-                "required": True,
-                "options": {
-                    "cname": {"type": "str"},
-                    "alias": {"type": "str"},
-                    "addresses": {"type": "list", "elements": "str"},
-                },
-                "mutually_exclusive": [["cname", "alias", "addresses"]],
-                "required_one_of": [["cname", "alias", "addresses"]],
-            },
+            "expected": EXPECTED_OPTION,
             "record": {"type": "dict", "required": True},
             "wait": {"type": "bool", "default": True},
             "wait_timeout": {"type": "int", "default": 300},

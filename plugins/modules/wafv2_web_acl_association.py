@@ -39,10 +39,12 @@ web_acl_arn:
   description: The web ACL's ARN.
   returned: always
   type: str
+  sample: arn:aws:wafv2:ap-south-1:123456789012:regional/webacl/finbert-rag-production/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111
 previous_web_acl_arn:
   description: The resource's web ACL before the run; empty when it had none.
   returned: always
   type: str
+  sample: ""
 """
 
 import contextlib

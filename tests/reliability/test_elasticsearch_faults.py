@@ -14,9 +14,9 @@ import time
 import pytest
 import requests
 
-from tests.conftest import free_port, start_server
 from tests.reliability.test_worker_kill import settled_workers, workers_of
 from tests.test_elasticsearch_service import node_with_news
+from tools.benchmark import free_port, start_server
 
 pytestmark = pytest.mark.slow
 

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, TEST_META, random_documents
+from tests.helpers import ROOT, TEST_META, random_documents
 from webapp.store.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ BATCH = 300
 WRITER = textwrap.dedent(
     """
     import os, signal, sys
-    from tests.conftest import TEST_META, random_documents
+    from tests.helpers import TEST_META, random_documents
     from webapp.store import embedded
     path, start, step, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 

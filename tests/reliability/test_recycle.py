@@ -16,7 +16,7 @@ import re
 import pytest
 import requests
 
-from tests.reliability.conftest import serve
+from tests.reliability.helpers import serve
 from tests.reliability.test_load import _authorized_session, load_every_endpoint
 
 pytestmark = pytest.mark.slow
