@@ -143,7 +143,8 @@ def wait_until_ready(url: str, process: subprocess.Popen, log: Path, timeout: fl
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return time.monotonic() - start
-        except requests.ConnectionError:
+        # Not listening yet, or too busy starting to answer within the request's own timeout.
+        except (requests.ConnectionError, requests.Timeout):
             pass
         if process.poll() is not None or time.monotonic() - start > timeout:
             process.kill()

@@ -49,6 +49,16 @@ PROBE_DOCUMENTS = (
     "Brambleworks Q2 filing details segment results",
     "Signalbridge Telecom secures major 5G network contract",
     "Fiberhollow lifts payout to $0.59 a share",
+    # Two whole articles (title and summary, as ingest embeds them) whose mpnet vectors moved
+    # most at bfloat16 on an AMD EPYC with AVX512-BF16 (cosine 0.9980 and 0.9988 to torch
+    # float32's) while every headline above held at 0.9999: without them that CPU's probe
+    # accepted a precision the sample refuses (tests/test_fidelity.py).
+    "Amberhall Residential beats first-quarter estimates as higher rents lifts revenue\nAmberhall Residential beat "
+    "profit forecasts for the first quarter of 2025, helped by improved margins and higher rents. Free cash flow was "
+    "$26.4 million for the quarter, up from $22.0 million a year ago.",
+    "Filing: Harrowgate Petroleum faces $1.8 billion lawsuit over the use of trade secrets\nCorrigan Petroleum filed "
+    "a lawsuit against Harrowgate Petroleum seeking $1.8 billion in damages over the use of trade secrets. Harrowgate "
+    "Petroleum said the claims are without merit and it will defend itself vigorously.",
 )
 PROBE_QUERIES = (
     "chipmakers beating earnings forecasts",
