@@ -7,8 +7,10 @@ registered target passing that group's health check - and each broken link is an
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import subprocess
 import sys
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -500,3 +502,35 @@ def test_an_identity_header_the_edge_did_not_sign_now_is_refused(signed_in_servi
     assert person.get(world.url + "/", timeout=60).status_code == 200
     assert search_through_the_edge(world, {}).status_code == 401
     assert person.post(world.url + "/search/cosine/embedding384d/", json={"query": "dividend cut"}, timeout=60).ok
+
+
+def test_edges_started_together_share_one_whole_signing_key(tmp_path, monkeypatch):
+    """The rehearsal starts its edges at once with one key file: the second must never read the
+    first one's half-written key (it did: an empty file, MalformedFraming, and no test edge)."""
+    spec = importlib.util.spec_from_file_location("rehearsal_edge", EDGE)
+    edge = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, edge)  # its dataclasses look their module up
+    spec.loader.exec_module(edge)
+    generate = edge.ec.generate_private_key
+
+    def slow_generate(curve):
+        time.sleep(0.5)  # the first edge is still making its key when the second starts
+        return generate(curve)
+
+    monkeypatch.setattr(edge.ec, "generate_private_key", slow_generate)
+    key_file, signers, errors = tmp_path / "edge-key.pem", [], []
+
+    def start():
+        try:
+            signers.append(edge.Signer.load_or_make(key_file))
+        except Exception as error:  # noqa: BLE001 - the test reports whatever an edge died of
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+    assert not errors and len({signer.kid for signer in signers}) == 1
+    assert [path.name for path in tmp_path.iterdir()] == ["edge-key.pem"]

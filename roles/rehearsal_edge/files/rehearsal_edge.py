@@ -287,19 +287,23 @@ class Signer:
         if key_file is None:
             key = ec.generate_private_key(ec.SECP256R1())
         else:
-            try:
-                # Created once, by whichever edge comes first; the others read it.
-                with os.fdopen(os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-                    key = ec.generate_private_key(ec.SECP256R1())
-                    out.write(
-                        key.private_bytes(
-                            serialization.Encoding.PEM,
-                            serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption(),
-                        )
+            # Made once, by whichever edge comes first, and published whole: written beside the
+            # key file, then linked to its name, which fails if another edge published first
+            # (the edges start together; one once read the other's half-written key).
+            key = ec.generate_private_key(ec.SECP256R1())
+            staging = key_file.with_name(f".{key_file.name}.{os.getpid()}.{threading.get_ident()}")
+            with os.fdopen(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                out.write(
+                    key.private_bytes(
+                        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
                     )
+                )
+            try:
+                os.link(staging, key_file)
             except FileExistsError:
                 key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+            finally:
+                staging.unlink()
         kid = hashlib.sha256(cls._public_der(key)).hexdigest()[:32]
         return cls(key=key, kid=kid)
 
