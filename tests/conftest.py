@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from tests.helpers import (
     serve_sample,
     wait_until_ready,
 )
-from tests.runbook_runs import AWS_ENV
+from tests.runbook_runs import AWS_ENV, moto_server
 from tools.benchmark import free_port
 from webapp import SEARCH_SERVICE, create_app
 from webapp.fields import EMBEDDING_MODELS
@@ -170,16 +169,8 @@ def sample_client(make_app, sample_index, sample_backend):
 @pytest.fixture(scope="module")
 def moto_url(tmp_path_factory):
     """A moto server on loopback standing in for AWS, one for each test module that asks."""
-    url = f"http://127.0.0.1:{free_port()}"
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    process = subprocess.Popen(
-        [Path(sys.executable).parent / "moto_server", "-H", "127.0.0.1", "-p", url.rsplit(":", 1)[1]],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, **AWS_ENV},
-    )  # fmt: skip
-    wait_until_ready(f"{url}/moto-api/", process, log, timeout=60)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    with moto_server(free_port(), tmp_path_factory.mktemp("moto") / "moto.log", **AWS_ENV) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

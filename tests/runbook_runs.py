@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.helpers import ROOT, wait_until_ready
+
 BIN = Path(sys.executable).parent
 REGION = "ap-south-1"
 # The roles that play AWS's part in the local rehearsal (their tasks are named "ROLE : task").
@@ -188,9 +190,10 @@ class RecordedAccount:
         self.aws, self.recording, self.logs, self.env = aws, recording, logs, env
         self.start = 0
 
-    def playbook(self, name: str, command: list[str], cwd: Path, env: dict | None = None, timeout: int = 1800) -> Run:
+    def playbook(self, name: str, command: list[str], env: dict | None = None, timeout: int = 1800) -> Run:
+        """Run COMMAND (ansible-playbook) from the repository's root."""
         self.start = self.recording.read_text().count("\n") if self.recording.exists() else 0
-        return run_playbook(name, command, cwd, self.logs, env={**self.env, **(env or {})}, timeout=timeout)
+        return run_playbook(name, command, ROOT, self.logs, env={**self.env, **(env or {})}, timeout=timeout)
 
     def requests(self, start: int | None = None) -> list[dict]:
         return recorded_requests(self.recording, self.start if start is None else start)
@@ -250,11 +253,7 @@ def moto_server(port: int, log: Path, **environment: str):
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            with contextlib.suppress(requests.ConnectionError):
-                if requests.get(f"{url}/moto-api/", timeout=2).ok:
-                    break
-            time.sleep(0.2)
+        wait_until_ready(f"{url}/moto-api/", server, log, timeout=60)
         yield url
     finally:
         server.send_signal(signal.SIGTERM)

@@ -84,7 +84,7 @@ def account(tmp_path_factory):
                 extra.write_text(json.dumps({"ansible_python_interpreter": str(BIN / "python"), **variables}))
                 command = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
                 command += [f"-e@{extra}"]
-                return self.playbook(name, command, ROOT, timeout=300)
+                return self.playbook(name, command, timeout=300)
 
             def records(self, name: str = EARLIER_NAME) -> list[dict]:
                 found = aws("route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]

@@ -100,7 +100,7 @@ def account(tmp_path_factory):
                 extra.write_text(json.dumps(variables))
                 command = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)]
                 command += [f"-e@{network}", f"-e@{extra}"]
-                return self.playbook(name, command, ROOT, timeout=600)
+                return self.playbook(name, command, timeout=600)
 
         account = Account(aws, recording, logs, environment)
         yield account

@@ -98,28 +98,17 @@ def test_documentation_examples_and_return_come_first_as_yaml(module):
     assert documented(module, "DOCUMENTATION")["module"] == module.stem
 
 
-def declared_option(spec: dict) -> dict:
-    """An option of an argument_spec as DOCUMENTATION states it (Ansible's defaults spelled out)."""
+def option(entry: dict, nested: str) -> dict:
+    """An option, from an argument_spec (NESTED: "options") or DOCUMENTATION ("suboptions"), with
+    Ansible's defaults spelled out, so that the two compare."""
     return {
-        "type": spec.get("type", "str"),
-        "required": spec.get("required", False),
-        "default": spec.get("default"),
-        "choices": spec.get("choices"),
-        "elements": spec.get("elements"),
-        "aliases": spec.get("aliases", []),
-        "suboptions": {name: declared_option(option) for name, option in spec.get("options", {}).items()},
-    }
-
-
-def documented_option(doc: dict) -> dict:
-    return {
-        "type": doc.get("type", "str"),
-        "required": doc.get("required", False),
-        "default": doc.get("default"),
-        "choices": doc.get("choices"),
-        "elements": doc.get("elements"),
-        "aliases": doc.get("aliases", []),
-        "suboptions": {name: documented_option(option) for name, option in doc.get("suboptions", {}).items()},
+        "type": entry.get("type", "str"),
+        "required": entry.get("required", False),
+        "default": entry.get("default"),
+        "choices": entry.get("choices"),
+        "elements": entry.get("elements"),
+        "aliases": entry.get("aliases", []),
+        "suboptions": {name: option(sub, nested) for name, sub in entry.get(nested, {}).items()},
     }
 
 
@@ -127,10 +116,10 @@ def documented_option(doc: dict) -> dict:
 def test_documented_options_are_the_argument_spec(module):
     spec = argument_specs()[str(module)]
     options = documented(module, "DOCUMENTATION").get("options") or {}
-    assert {name: documented_option(doc) for name, doc in options.items()} == {
-        name: declared_option(option) for name, option in spec.items()
+    assert {name: option(doc, "suboptions") for name, doc in options.items()} == {
+        name: option(declared, "options") for name, declared in spec.items()
     }
-    assert all(option.get("description") for option in walk(options, "suboptions"))
+    assert all(entry.get("description") for entry in walk(options, "suboptions"))
 
 
 def walk(fields: dict, nested: str):

@@ -182,7 +182,7 @@ def account(tmp_path_factory):
             def release(self, name, version, *args, tags=ALL_TAGS, env=None, inventory="production"):
                 command = [str(BIN / "ansible-playbook"), "release.yml", "-i", f"inventories/{inventory}"]
                 command += [f"--tags={tags}", f"-erelease_version={version}", f"-e@{base / 'operator.json'}", *args]
-                return self.playbook(name, command, ROOT, env=env)
+                return self.playbook(name, command, env=env)
 
         account = Account(aws, recording, logs, environment)
         account.network, account.health = network, health

@@ -84,7 +84,7 @@ def account(tmp_path_factory):
                 command = [str(BIN / "ansible-playbook"), "release.yml", "-i", "inventories/production"]
                 command += [f"--tags={tags}", "-erelease_version=v2.0.0", f"-e@{base / 'operator.json'}", *args]
                 plan_file = base / f"{name}-plan.md"
-                run = self.playbook(name, command, ROOT, env={"RELEASE_PLAN_FILE": str(plan_file)})
+                run = self.playbook(name, command, env={"RELEASE_PLAN_FILE": str(plan_file)})
                 run.plan_file = plan_file
                 return run
 
